@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// Runs every test/**/*.test.ts with node's own test runner through tsx.
+// Node 20's --test takes no globs, so the file list is built here.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+
+function walk(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    return statSync(p).isDirectory() ? walk(p) : p.endsWith('.test.ts') ? [p] : [];
+  });
+}
+const filter = process.argv.slice(2);
+const files = walk('test')
+  .filter((f) => filter.length === 0 || filter.some((s) => f.includes(s)))
+  .sort();
+if (files.length === 0) {
+  console.error('no test files matched');
+  process.exit(1);
+}
+const r = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
+  { stdio: 'inherit' },
+);
+process.exit(r.status ?? 1);
