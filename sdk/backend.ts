@@ -21,6 +21,9 @@ const ALIASES: Record<string, BackendName> = {
 };
 
 const require = createRequire(import.meta.url);
+// PROD silences tfjs' console banner ("install the node backend") and debug checks; we print our own
+// backend line instead.
+tf.env().set('PROD', true);
 let wasmRegistered = false;
 let loaded: BackendName | undefined;
 

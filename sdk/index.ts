@@ -2,3 +2,46 @@
 export * from './errors.js';
 export { selectBackend, currentBackend, BACKENDS, type BackendName } from './backend.js';
 export { defaultPreprocess, type PreprocessSpec, type ResizeMode } from './preprocess.js';
+export {
+  ChannelDuplicate,
+  ChannelMaxPool,
+  DropConnect,
+  channelDuplicate,
+  channelMaxPool,
+  CHANNEL_ORDERS,
+  type ChannelOrder,
+} from './layers.js';
+export {
+  EFFICIENTNET,
+  EFFICIENTNET_SCALING,
+  MOBILENETV2,
+  MOBILENETV2_SCALING,
+  VARIANTS,
+  type ArchDef,
+  type StageDef,
+  type ScalingDef,
+  type Variant,
+} from './models/archs.js';
+export { roundFilters, roundRepeats, planBlocks, type BlockPlan } from './models/builder.js';
+export {
+  createModel,
+  listModels,
+  getModelEntry,
+  registerModel,
+  resolveModelOptions,
+  modelBlocks,
+  modelOptionsOf,
+  type ModelOptions,
+  type ResolvedModelOptions,
+  type ModelEntry,
+} from './models/registry.js';
+export {
+  countParams,
+  countMacs,
+  modelBytes,
+  summarize,
+  type ParamCounts,
+  type ModelBytes,
+  type ModelSummary,
+} from './models/stats.js';
+export { saveModel, loadModel, fileSystemHandler } from './models/io.js';
