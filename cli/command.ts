@@ -21,7 +21,10 @@ export function parseFlags<O extends Options>(argv: string[], options: O, allowP
   } catch (e) {
     const msg = (e as Error).message;
     const flag = /'(-[^']+)'/.exec(msg)?.[1] ?? 'argv';
-    throw new ConfigError({ field: flag, expected: 'a known flag with a valid value', received: argv.join(' ') }, msg);
+    throw new ConfigError(
+      { field: flag, expected: 'a known flag with a valid value', received: argv.join(' ') },
+      msg,
+    );
   }
 }
 

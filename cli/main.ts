@@ -8,6 +8,11 @@ import type { Command } from './command.js';
 const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   models: () => import('./commands/models.js'),
   summary: () => import('./commands/summary.js'),
+  train: () => import('./commands/train.js'),
+  eval: () => import('./commands/eval.js'),
+  keygen: () => import('./commands/keygen.js'),
+  inspect: () => import('./commands/inspect.js'),
+  verify: () => import('./commands/verify.js'),
 };
 
 function help(): string {

@@ -198,7 +198,11 @@ export class DropConnect extends tf.layers.Layer {
   constructor(args: DropConnectArgs) {
     super({ name: args.name });
     if (typeof args.rate !== 'number' || !(args.rate >= 0 && args.rate < 1)) {
-      throw new ConfigError({ field: 'DropConnect.rate', expected: 'a number in [0, 1)', received: args.rate });
+      throw new ConfigError({
+        field: 'DropConnect.rate',
+        expected: 'a number in [0, 1)',
+        received: args.rate,
+      });
     }
     this.rate = args.rate;
   }

@@ -19,7 +19,11 @@ const command: Command = {
       return 0;
     }
     for (const m of models) console.log(`${m.name.padEnd(18)} ${m.description}`);
-    console.log(`\nvariants: ${Object.entries(VARIANTS).map(([k, v]) => `${k} (${v.paperName})`).join(', ')}`);
+    console.log(
+      `\nvariants: ${Object.entries(VARIANTS)
+        .map(([k, v]) => `${k} (${v.paperName})`)
+        .join(', ')}`,
+    );
     return 0;
   },
 };

@@ -20,8 +20,10 @@ function build(values: Record<string, string | boolean | undefined>, variant: st
     classes: num('--classes', values.classes as string | undefined, values.compare ? 10 : 1000),
     inputSize: values.input === undefined ? undefined : num('--input', values.input as string),
     inputChannels: values.channels === undefined ? undefined : num('--channels', values.channels as string),
-    widthMult: values['width-mult'] === undefined ? undefined : num('--width-mult', values['width-mult'] as string),
-    depthMult: values['depth-mult'] === undefined ? undefined : num('--depth-mult', values['depth-mult'] as string),
+    widthMult:
+      values['width-mult'] === undefined ? undefined : num('--width-mult', values['width-mult'] as string),
+    depthMult:
+      values['depth-mult'] === undefined ? undefined : num('--depth-mult', values['depth-mult'] as string),
   });
   const s = summarize(m);
   m.dispose();
@@ -29,7 +31,7 @@ function build(values: Record<string, string | boolean | undefined>, variant: st
 }
 
 const command: Command = {
-  summary: 'Parameters, MACs and weight bytes of a model; --compare prints the paper\'s Table 1 comparison.',
+  summary: "Parameters, MACs and weight bytes of a model; --compare prints the paper's Table 1 comparison.",
   usage:
     'edge-dmp summary --model efficientnet-b0 --variant dmp --classes 10 [--input 224] [--channels 3] ' +
     '[--width-mult 1] [--depth-mult 1] [--json] | edge-dmp summary --compare [--model m] [--classes 10] [--input 224] [--json]',
@@ -51,12 +53,16 @@ const command: Command = {
       if (values.json) {
         console.log(JSON.stringify(s));
       } else {
-        console.log(`model        ${s.model} (${s.variant}), ${s.classes} classes, input ${s.input}x${s.input}`);
+        console.log(
+          `model        ${s.model} (${s.variant}), ${s.classes} classes, input ${s.input}x${s.input}`,
+        );
         console.log(`trainable    ${fmt(s.trainableParams)} parameters`);
         console.log(`non-train.   ${fmt(s.nonTrainableParams)} (BatchNorm moving statistics)`);
         console.log(`MACs         ${fmt(s.macs)} per image`);
         console.log(`replaced     ${s.replacedBlocks} blocks`);
-        console.log(`weights      fp32 ${fmt(s.bytes.fp32)} B, fp16 ${fmt(s.bytes.fp16)} B, int8 ${fmt(s.bytes.int8)} B`);
+        console.log(
+          `weights      fp32 ${fmt(s.bytes.fp32)} B, fp16 ${fmt(s.bytes.fp16)} B, int8 ${fmt(s.bytes.int8)} B`,
+        );
       }
       return 0;
     }
@@ -77,7 +83,9 @@ const command: Command = {
       paper: paperComparable ? PAPER_TABLE1[r.variant as Variant] : null,
     }));
     if (values.json) {
-      console.log(JSON.stringify({ model: rows[0].model, classes: rows[0].classes, input: rows[0].input, rows: table }));
+      console.log(
+        JSON.stringify({ model: rows[0].model, classes: rows[0].classes, input: rows[0].input, rows: table }),
+      );
       return 0;
     }
     console.log(`${rows[0].model}, ${rows[0].classes} classes, input ${rows[0].input}x${rows[0].input}\n`);
@@ -89,7 +97,9 @@ const command: Command = {
       console.log(
         `${r.paperName.padEnd(24)}${fmt(r.trainableParams).padStart(12)}${`${r.percentOfBaseline.toFixed(1)}%`.padStart(11)}` +
           `${fmt(r.macs).padStart(15)}` +
-          (r.paper !== null ? `${fmt(r.paper).padStart(12)}  ${r.paper === r.trainableParams ? 'yes' : 'NO'}` : ''),
+          (r.paper !== null
+            ? `${fmt(r.paper).padStart(12)}  ${r.paper === r.trainableParams ? 'yes' : 'NO'}`
+            : ''),
       );
     }
     return 0;

@@ -29,21 +29,40 @@ export function convBnAct(
   name: string,
 ): SymT {
   let y = tf.layers
-    .conv2d({ filters, kernelSize: kernel, strides: stride, padding: 'same', useBias: false, name: `${name}_conv` })
+    .conv2d({
+      filters,
+      kernelSize: kernel,
+      strides: stride,
+      padding: 'same',
+      useBias: false,
+      name: `${name}_conv`,
+    })
     .apply(x) as SymT;
   y = bn(y, `${name}_bn`);
   return activation ? act(y, activation, `${name}_act`) : y;
 }
 
 /** Squeeze-and-excitation: per-channel scale from globally pooled features. */
-export function squeezeExcite(x: SymT, channels: number, seFilters: number, activation: Activation, name: string): SymT {
+export function squeezeExcite(
+  x: SymT,
+  channels: number,
+  seFilters: number,
+  activation: Activation,
+  name: string,
+): SymT {
   let s = tf.layers.globalAveragePooling2d({ name: `${name}_se_squeeze` }).apply(x) as SymT;
   s = tf.layers.reshape({ targetShape: [1, 1, channels], name: `${name}_se_reshape` }).apply(s) as SymT;
   s = tf.layers
     .conv2d({ filters: seFilters, kernelSize: 1, activation, useBias: true, name: `${name}_se_reduce` })
     .apply(s) as SymT;
   s = tf.layers
-    .conv2d({ filters: channels, kernelSize: 1, activation: 'sigmoid', useBias: true, name: `${name}_se_expand` })
+    .conv2d({
+      filters: channels,
+      kernelSize: 1,
+      activation: 'sigmoid',
+      useBias: true,
+      name: `${name}_se_expand`,
+    })
     .apply(s) as SymT;
   return tf.layers.multiply({ name: `${name}_se_excite` }).apply([x, s]) as SymT;
 }
@@ -77,7 +96,9 @@ export function mbConv(x: SymT, s: MBConvSpec): SymT {
   let y = x;
   if (s.expand !== 1) {
     if (s.duplicate) {
-      y = new ChannelDuplicate({ t: s.expand, order: s.channelOrder, name: `${s.name}_duplicate` }).apply(y) as SymT;
+      y = new ChannelDuplicate({ t: s.expand, order: s.channelOrder, name: `${s.name}_duplicate` }).apply(
+        y,
+      ) as SymT;
       if (s.duplicateActivation !== 'none') y = act(y, s.duplicateActivation, `${s.name}_duplicate_act`);
     } else {
       y = convBnAct(y, expanded, 1, 1, s.activation, `${s.name}_expand`);
@@ -96,12 +117,15 @@ export function mbConv(x: SymT, s: MBConvSpec): SymT {
   y = act(y, s.activation, `${s.name}_dw_act`);
   if (s.seFilters > 0) y = squeezeExcite(y, expanded, s.seFilters, s.activation, s.name);
   if (s.maxpool) {
-    y = new ChannelMaxPool({ t: s.expand, order: s.channelOrder, name: `${s.name}_maxpool` }).apply(y) as SymT;
+    y = new ChannelMaxPool({ t: s.expand, order: s.channelOrder, name: `${s.name}_maxpool` }).apply(
+      y,
+    ) as SymT;
   } else {
     y = convBnAct(y, s.outFilters, 1, 1, null, `${s.name}_project`);
   }
   if (s.stride === 1 && s.inFilters === s.outFilters) {
-    if (s.dropConnect > 0) y = new DropConnect({ rate: s.dropConnect, name: `${s.name}_drop` }).apply(y) as SymT;
+    if (s.dropConnect > 0)
+      y = new DropConnect({ rate: s.dropConnect, name: `${s.name}_drop` }).apply(y) as SymT;
     y = tf.layers.add({ name: `${s.name}_add` }).apply([y, x]) as SymT;
   }
   return y;

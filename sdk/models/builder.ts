@@ -117,7 +117,8 @@ export function buildNetwork(arch: ArchDef, scaling: ScalingDef, o: BuildOptions
       : roundFilters(arch.head.filters, width, arch.divisor);
   x = convBnAct(x, headFilters, 1, 1, arch.activation, 'head');
   x = tf.layers.globalAveragePooling2d({ name: 'avg_pool' }).apply(x) as tf.SymbolicTensor;
-  if (o.dropout > 0) x = tf.layers.dropout({ rate: o.dropout, name: 'top_dropout' }).apply(x) as tf.SymbolicTensor;
+  if (o.dropout > 0)
+    x = tf.layers.dropout({ rate: o.dropout, name: 'top_dropout' }).apply(x) as tf.SymbolicTensor;
   // Logits: the loss applies softmax, the converter can append SOFTMAX.
   const logits = tf.layers.dense({ units: o.classes, name: 'predictions' }).apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: logits, name: o.name });

@@ -107,7 +107,9 @@ export function fileSystemHandler(dir: string): tf.io.IOHandler {
           }
         }
       }
-      const weightData = concatWeightData(buffers.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer));
+      const weightData = concatWeightData(
+        buffers.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer),
+      );
       return {
         modelTopology: j.modelTopology,
         weightSpecs: specs,
@@ -138,6 +140,10 @@ export async function loadModel(dir: string): Promise<tf.LayersModel> {
     return await tf.loadLayersModel(fileSystemHandler(dir));
   } catch (e) {
     if (e instanceof ModelError) throw e;
-    throw new ModelError({ field: dir, expected: 'a loadable tfjs Layers model', received: (e as Error).message });
+    throw new ModelError({
+      field: dir,
+      expected: 'a loadable tfjs Layers model',
+      received: (e as Error).message,
+    });
   }
 }

@@ -53,7 +53,12 @@ export function listModels(): ModelEntry[] {
 
 export function getModelEntry(name: string): ModelEntry {
   const e = REGISTRY.get(name);
-  if (!e) throw new ConfigError({ field: 'model', expected: `one of ${[...REGISTRY.keys()].join(', ')}`, received: name });
+  if (!e)
+    throw new ConfigError({
+      field: 'model',
+      expected: `one of ${[...REGISTRY.keys()].join(', ')}`,
+      received: name,
+    });
   return e;
 }
 
@@ -85,7 +90,11 @@ export type ResolvedModelOptions = Required<ModelOptions> & { variant: Variant; 
 
 function positive(field: string, v: unknown, integer: boolean): void {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
-    throw new ConfigError({ field, expected: integer ? 'a positive integer' : 'a positive number', received: v });
+    throw new ConfigError({
+      field,
+      expected: integer ? 'a positive integer' : 'a positive number',
+      received: v,
+    });
   }
 }
 
@@ -94,7 +103,11 @@ export function resolveModelOptions(o: ModelOptions): ResolvedModelOptions {
   const entry = getModelEntry(o.model);
   const variant = o.variant ?? 'baseline';
   if (!(variant in VARIANTS)) {
-    throw new ConfigError({ field: 'variant', expected: Object.keys(VARIANTS).join(' | '), received: variant });
+    throw new ConfigError({
+      field: 'variant',
+      expected: Object.keys(VARIANTS).join(' | '),
+      received: variant,
+    });
   }
   const r = {
     model: o.model,
@@ -116,16 +129,26 @@ export function resolveModelOptions(o: ModelOptions): ResolvedModelOptions {
   if (r.inputChannels !== 1 && r.inputChannels !== 3) {
     throw new ConfigError({ field: 'inputChannels', expected: '1 or 3', received: r.inputChannels });
   }
-  if (r.inputSize < 8) throw new ConfigError({ field: 'inputSize', expected: 'at least 8', received: r.inputSize });
+  if (r.inputSize < 8)
+    throw new ConfigError({ field: 'inputSize', expected: 'at least 8', received: r.inputSize });
   for (const f of ['dropout', 'dropConnect'] as const) {
     const v = r[f];
-    if (typeof v !== 'number' || !(v >= 0 && v < 1)) throw new ConfigError({ field: f, expected: 'a number in [0, 1)', received: v });
+    if (typeof v !== 'number' || !(v >= 0 && v < 1))
+      throw new ConfigError({ field: f, expected: 'a number in [0, 1)', received: v });
   }
   if (!CHANNEL_ORDERS.includes(r.channelOrder)) {
-    throw new ConfigError({ field: 'channelOrder', expected: CHANNEL_ORDERS.join(' | '), received: r.channelOrder });
+    throw new ConfigError({
+      field: 'channelOrder',
+      expected: CHANNEL_ORDERS.join(' | '),
+      received: r.channelOrder,
+    });
   }
   if (!['none', 'swish', 'relu6'].includes(r.duplicateActivation)) {
-    throw new ConfigError({ field: 'duplicateActivation', expected: 'none | swish | relu6', received: r.duplicateActivation });
+    throw new ConfigError({
+      field: 'duplicateActivation',
+      expected: 'none | swish | relu6',
+      received: r.duplicateActivation,
+    });
   }
   return r;
 }
