@@ -10,9 +10,15 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   summary: () => import('./commands/summary.js'),
   train: () => import('./commands/train.js'),
   eval: () => import('./commands/eval.js'),
+  convert: () => import('./commands/convert.js'),
   keygen: () => import('./commands/keygen.js'),
   inspect: () => import('./commands/inspect.js'),
   verify: () => import('./commands/verify.js'),
+  sign: () => import('./commands/sign.js'),
+  watch: () => import('./commands/watch.js'),
+  broker: () => import('./commands/broker.js'),
+  classify: () => import('./commands/classify.js'),
+  run: () => import('./commands/run.js'),
 };
 
 function help(): string {

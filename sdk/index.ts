@@ -45,3 +45,6 @@ export {
   type ModelSummary,
 } from './models/stats.js';
 export { saveModel, loadModel, fileSystemHandler } from './models/io.js';
+export { registerFastKernels } from './kernels/index.js';
+export * from './data/index.js';
+export * from './train/index.js';

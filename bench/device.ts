@@ -1,0 +1,308 @@
+/**
+ * Device benchmark (not a test). One run prints one table:
+ *  - per-image latency p50/p95 at 32x32 and 224x224 for EfficientNet-B0 vs DMP (10 classes, full
+ *    width/depth), fp32 vs int8 in the TFLite WASM runtime, and fp32 in tfjs `wasm`: `infer` is the
+ *    model alone, `classify` adds decoding a 640x480 JPEG and preprocessing with sharp;
+ *  - end-to-end fps of the pipeline fed by ffmpeg `testsrc` (320x240 MJPEG at 60 fps) against bare
+ *    `classify()` on frames of the same source (the pipeline overhead), per model, at the largest
+ *    resolution (at 32x32 the 60 fps source, not the model, would be the limit); both from medians
+ *    (per-frame time, interval between results) so spikes from other processes do not dominate;
+ *  - RSS after each step and the peak.
+ * Weights are random (speed does not depend on them); BatchNorm statistics are left at init.
+ *
+ *   npm run bench:device                    # full table (a few minutes on 2 cores)
+ *   npm run bench:device -- --quick         # 32x32 only, fewer iterations
+ *   npm run bench:device -- --json          # one JSON line per row
+ */
+import { cpus, loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import * as tf from '@tensorflow/tfjs';
+import sharp from 'sharp';
+import { convertModel } from '../converter/convert.js';
+import { createClassifier, createSource, Pipeline, type Classifier } from '../device/index.js';
+import { loadTfliteModel } from '../device/tflite-runtime.js';
+import { createModel, registerFastKernels, selectBackend } from '../sdk/index.js';
+import { defaultPreprocess } from '../sdk/preprocess.js';
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const quick = args.includes('--quick');
+const RES = quick ? [32] : [32, 224];
+const VARIANTS = ['baseline', 'dmp'] as const;
+const LABELS = Array.from({ length: 10 }, (_, i) => `c${i}`);
+const iters = (res: number) => (res >= 224 ? (quick ? 5 : 30) : quick ? 30 : 100);
+const PIPELINE_FRAMES = quick ? 20 : 60;
+
+interface Row {
+  section: 'latency' | 'pipeline';
+  res: number;
+  model: string;
+  engine: string;
+  precision: string;
+  p50?: number;
+  p95?: number;
+  classifyP50?: number;
+  fps?: number;
+  bareFps?: number;
+  overheadPct?: number;
+  rssMB: number;
+}
+const rows: Row[] = [];
+const mb = (b: number) => Math.round(b / 2 ** 20);
+const rss = () => mb(process.memoryUsage().rss);
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+}
+
+async function timeIt(n: number, fn: () => unknown | Promise<unknown>): Promise<number[]> {
+  for (let i = 0; i < Math.min(3, n); i++) await fn(); // warm-up
+  const t: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await fn();
+    t.push(performance.now() - t0);
+  }
+  return t;
+}
+
+function print(r: Row): void {
+  if (json) return void console.log(JSON.stringify(r));
+  const f = (v: number | undefined, d = 1) => (v === undefined ? '-' : v.toFixed(d));
+  if (r.section === 'latency') {
+    console.log(
+      `${String(r.res).padStart(4)}  ${r.model.padEnd(9)} ${r.engine.padEnd(14)} ${r.precision.padEnd(5)}` +
+        ` ${f(r.p50).padStart(9)} ${f(r.p95).padStart(9)} ${f(r.classifyP50).padStart(12)} ${String(r.rssMB).padStart(7)}`,
+    );
+  } else {
+    console.log(
+      `${String(r.res).padStart(4)}  ${r.model.padEnd(9)} ${r.precision.padEnd(5)} pipeline ${f(r.fps).padStart(7)} fps` +
+        `  bare classify ${f(r.bareFps).padStart(7)} fps  overhead ${f(r.overheadPct).padStart(5)} %  rss ${r.rssMB} MB`,
+    );
+  }
+}
+
+async function pipelineFps(c: Classifier, res: number): Promise<{ fps: number; bareFps: number }> {
+  // Source frames faster than the model can take them, so the classifier is the bottleneck.
+  const source = createSource('testsrc:', { width: 320, height: 240, fps: 60 });
+  // Bare: classify() in a loop on frames from the same source.
+  const frames: Buffer[] = [];
+  await new Promise<void>((resolve) => {
+    source.on('frame', (f) => {
+      if (frames.length < 10) frames.push(f.data);
+      if (frames.length === 10) resolve();
+    });
+    source.start();
+  });
+  await source.stop();
+  const n = Math.max(10, Math.round(PIPELINE_FRAMES / (res >= 224 ? 2 : 1)));
+  let k = 0;
+  const bare = await timeIt(n, () => c.classify(frames[k++ % frames.length]));
+  // Medians on both sides: other processes on a shared board cause spikes, not steady cost.
+  const bareFps = 1000 / pct(bare, 50);
+  const p = new Pipeline({
+    source: createSource('testsrc:', { width: 320, height: 240, fps: 60 }),
+    classifier: c,
+    maxFrames: n + 3,
+    statsIntervalMs: 0,
+  });
+  const at: number[] = [];
+  p.on('result', () => at.push(performance.now()));
+  await p.run();
+  // Intervals between results, skipping the first 3 (process start, warm caches).
+  const gaps = at.slice(4).map((t, i) => t - at[i + 3]);
+  return { fps: 1000 / pct(gaps, 50), bareFps };
+}
+
+async function main(): Promise<void> {
+  await selectBackend('wasm');
+  registerFastKernels();
+  const t0 = performance.now();
+  if (!json) {
+    console.log(
+      `edge-dmp device bench: node ${process.version}, tfjs ${tf.version.tfjs} (wasm), TFLite runtime from tfjs-tflite; ` +
+        `${cpus().length} cores, load average ${loadavg()[0].toFixed(1)} at start`,
+    );
+    console.log(' res  model     engine         prec   p50 (ms)  p95 (ms)  classify p50   RSS MB');
+  }
+  const jpeg = await sharp({
+    create: {
+      width: 640,
+      height: 480,
+      channels: 3,
+      background: '#000',
+      noise: { type: 'gaussian', mean: 128, sigma: 50 },
+    },
+  })
+    .jpeg()
+    .toBuffer();
+  const pipelineRows: Row[] = [];
+  for (const res of RES) {
+    for (const variant of VARIANTS) {
+      const name = variant === 'baseline' ? 'b0' : 'b0-dmp';
+      const model = createModel({
+        model: 'efficientnet-b0',
+        variant,
+        classes: 10,
+        inputSize: res,
+        dropout: 0,
+        dropConnect: 0,
+      });
+      const x = tf.randomUniform([1, res, res, 3], 0, 1, 'float32', 7);
+      // tfjs wasm, fp32.
+      const tj = await timeIt(iters(res), () => tf.tidy(() => (model.predict(x) as tf.Tensor).dataSync()));
+      const tjRow: Row = {
+        section: 'latency',
+        res,
+        model: name,
+        engine: 'tfjs-wasm',
+        precision: 'fp32',
+        p50: pct(tj, 50),
+        p95: pct(tj, 95),
+        rssMB: rss(),
+      };
+      rows.push(tjRow);
+      print(tjRow);
+      const calib = tf.randomUniform([4, res, res, 3], 0, 1, 'float32', 8);
+      for (const precision of ['fp32', 'int8'] as const) {
+        const { tflite } = await convertModel(model, {
+          quantize: precision,
+          calib: precision === 'int8' ? { x: calib } : undefined,
+          eval: { x: calib },
+          force: true,
+        });
+        const rt = await loadTfliteModel(tflite);
+        const input =
+          rt.inputs[0].dtype === 'float32'
+            ? new Float32Array(res * res * 3).fill(0.5)
+            : new Int8Array(res * res * 3);
+        const ti = await timeIt(iters(res), () => rt.infer([input]));
+        rt.dispose();
+        const c = await createClassifier({
+          model: tflite,
+          labels: LABELS,
+          preprocessing: defaultPreprocess([res, res], 3),
+        });
+        const tc = await timeIt(iters(res), () => c.classify(jpeg));
+        const row: Row = {
+          section: 'latency',
+          res,
+          model: name,
+          engine: 'tflite-runtime',
+          precision,
+          p50: pct(ti, 50),
+          p95: pct(ti, 95),
+          classifyP50: pct(tc, 50),
+          rssMB: rss(),
+        };
+        rows.push(row);
+        print(row);
+        if (res === RES[RES.length - 1]) {
+          const { fps, bareFps } = await pipelineFps(c, res);
+          pipelineRows.push({
+            section: 'pipeline',
+            res,
+            model: name,
+            engine: 'tflite-runtime',
+            precision,
+            fps,
+            bareFps,
+            overheadPct: 100 * (1 - fps / bareFps),
+            rssMB: rss(),
+          });
+        }
+        c.dispose();
+      }
+      tf.dispose([x, calib]);
+      model.dispose();
+    }
+  }
+  if (!json)
+    console.log(
+      '\nend-to-end: ffmpeg testsrc 320x240 MJPEG 60 fps -> pipeline (no reporter), vs classify() in a loop',
+    );
+  for (const r of pipelineRows) {
+    rows.push(r);
+    print(r);
+  }
+  // Bounded memory under bad input: RSS after 200 and after 2000 frames, a third of them corrupt,
+  // truncated or zero-byte, through one classifier.
+  {
+    const model = createModel({
+      model: 'efficientnet-b0',
+      variant: 'dmp',
+      classes: 10,
+      inputSize: 32,
+      widthMult: 0.25,
+      depthMult: 0.34,
+    });
+    const { tflite } = await convertModel(model, { quantize: 'fp32', force: true });
+    model.dispose();
+    const c = await createClassifier({
+      model: tflite,
+      labels: LABELS,
+      preprocessing: defaultPreprocess([32, 32], 3),
+    });
+    const bad = [
+      Buffer.alloc(0),
+      jpeg.subarray(0, jpeg.length >> 1),
+      Buffer.concat([jpeg.subarray(0, 600), Buffer.alloc(5000, 7)]),
+    ];
+    const total = quick ? 600 : 2000;
+    let after200 = 0;
+    let failures = 0;
+    for (let i = 1; i <= total; i++) {
+      const o = await c.tryClassify(i % 3 === 0 ? bad[(i / 3) % 3] : jpeg);
+      if (!o.ok) failures++;
+      if (i === 200) after200 = rss();
+    }
+    c.dispose();
+    const row = { section: 'soak', frames: total, failures, rssAfter200MB: after200, rssAfterAllMB: rss() };
+    if (json) console.log(JSON.stringify(row));
+    else
+      console.log(
+        `\nbad-frame soak (32x32 DMP): ${total} frames, ${failures} failures; RSS ${after200} MB after 200, ${row.rssAfterAllMB} MB after ${total}`,
+      );
+  }
+  const ratio = (res: number, prec: string) => {
+    const b = rows.find(
+      (r) =>
+        r.section === 'latency' &&
+        r.res === res &&
+        r.model === 'b0' &&
+        r.engine === 'tflite-runtime' &&
+        r.precision === prec,
+    );
+    const d = rows.find(
+      (r) =>
+        r.section === 'latency' &&
+        r.res === res &&
+        r.model === 'b0-dmp' &&
+        r.engine === 'tflite-runtime' &&
+        r.precision === prec,
+    );
+    return b && d ? d.p50! / b.p50! : undefined;
+  };
+  const peak = mb(process.resourceUsage().maxRSS * 1024);
+  if (json) {
+    console.log(
+      JSON.stringify({
+        section: 'summary',
+        dmpOverB0: RES.map((r) => ({ res: r, fp32: ratio(r, 'fp32'), int8: ratio(r, 'int8') })),
+        peakRssMB: peak,
+      }),
+    );
+  } else {
+    for (const r of RES) {
+      console.log(
+        `DMP/B0 latency (TFLite runtime, p50) at ${r}x${r}: fp32 ${ratio(r, 'fp32')?.toFixed(2)}x, int8 ${ratio(r, 'int8')?.toFixed(2)}x`,
+      );
+    }
+    console.log(
+      `peak RSS ${peak} MB; load average ${loadavg()[0].toFixed(1)} at end; total ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+    );
+  }
+}
+
+await main();

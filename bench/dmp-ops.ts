@@ -1,0 +1,111 @@
+/**
+ * Which TFLite op sequence is fastest for ChannelDuplicate and ChannelMaxPool in the runtime the
+ * device uses? Builds one-layer models for each strategy at the shapes of EfficientNet-B0's
+ * replaceable blocks (224 input) and prints the median latency of each.
+ *
+ *   npm run bench:dmp-ops            (or: nice node --import tsx bench/dmp-ops.ts [--runs N] [--json])
+ */
+import { performance } from 'node:perf_hooks';
+import * as tf from '@tensorflow/tfjs';
+import { lowerModel, type DuplicateStrategy, type MaxPoolStrategy } from '../converter/lower.js';
+import { quantizeGraph, calibrationGraph } from '../converter/quantize.js';
+import { writeTflite } from '../converter/tflite/writer.js';
+import { loadTfliteModel } from '../device/tflite-runtime.js';
+import { ChannelDuplicate, ChannelMaxPool } from '../sdk/layers.js';
+
+const args = process.argv.slice(2);
+const RUNS = Number(args[args.indexOf('--runs') + 1]) || 30;
+const JSON_OUT = args.includes('--json');
+
+// [H, C, t] of B0's replaceable (equal width, stride 1) blocks at 224x224: stages 2-7.
+const SHAPES: [number, number, number][] = [
+  [56, 24, 6],
+  [28, 40, 6],
+  [14, 80, 6],
+  [14, 112, 6],
+  [7, 192, 6],
+];
+
+function median(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+async function time(
+  model: tf.LayersModel,
+  opts: { duplicate?: DuplicateStrategy; maxpool?: MaxPoolStrategy },
+  int8: boolean,
+): Promise<number> {
+  let g = lowerModel(model, opts);
+  if (int8) {
+    // Ranges for a uniform [-1, 1] input; every tensor of these graphs shares the input's range.
+    const { tensors } = calibrationGraph(g);
+    const ranges = new Map([...tensors, ...g.inputs].map((t) => [t, { min: -1, max: 1 }]));
+    g = quantizeGraph(g, 'int8', { ranges, inputType: 'int8', outputType: 'int8' });
+  }
+  const rt = await loadTfliteModel(writeTflite(g));
+  const n = rt.inputs[0].shape.reduce((a, b) => a * b, 1);
+  const x = int8
+    ? Int8Array.from({ length: n }, (_, i) => (i * 37) % 255)
+    : Float32Array.from({ length: n }, (_, i) => Math.sin(i));
+  for (let i = 0; i < 5; i++) rt.infer([x]);
+  const t: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const t0 = performance.now();
+    rt.infer([x]);
+    t.push(performance.now() - t0);
+  }
+  rt.dispose();
+  return median(t);
+}
+
+const rows: { layer: string; shape: string; dtype: string; strategy: string; ms: number }[] = [];
+for (const int8 of [false, true]) {
+  for (const [h, c, t] of SHAPES) {
+    const dupIn = tf.input({ shape: [h, h, c] });
+    const dup = tf.model({
+      inputs: dupIn,
+      outputs: new ChannelDuplicate({ t }).apply(dupIn) as tf.SymbolicTensor,
+    });
+    for (const s of ['gather', 'tile', 'concat'] as DuplicateStrategy[]) {
+      rows.push({
+        layer: 'ChannelDuplicate',
+        shape: `${h}x${h}x${c} t=${t}`,
+        dtype: int8 ? 'int8' : 'float32',
+        strategy: s,
+        ms: await time(dup, { duplicate: s }, int8),
+      });
+    }
+    const poolIn = tf.input({ shape: [h, h, c * t] });
+    const pool = tf.model({
+      inputs: poolIn,
+      outputs: new ChannelMaxPool({ t }).apply(poolIn) as tf.SymbolicTensor,
+    });
+    for (const s of ['reduce_max', 'maximum'] as MaxPoolStrategy[]) {
+      rows.push({
+        layer: 'ChannelMaxPool',
+        shape: `${h}x${h}x${c * t} t=${t}`,
+        dtype: int8 ? 'int8' : 'float32',
+        strategy: s,
+        ms: await time(pool, { maxpool: s }, int8),
+      });
+    }
+  }
+}
+
+if (JSON_OUT) console.log(JSON.stringify(rows));
+else {
+  console.log(`median of ${RUNS} runs, TFLite WASM runtime (SIMD, 1 thread), interleave order`);
+  console.log('| layer | input | dtype | strategy | ms |\n| --- | --- | --- | --- | --- |');
+  for (const r of rows)
+    console.log(`| ${r.layer} | ${r.shape} | ${r.dtype} | ${r.strategy} | ${r.ms.toFixed(3)} |`);
+  // Totals per strategy over all shapes.
+  const totals = new Map<string, number>();
+  for (const r of rows)
+    totals.set(
+      `${r.layer} ${r.dtype} ${r.strategy}`,
+      (totals.get(`${r.layer} ${r.dtype} ${r.strategy}`) ?? 0) + r.ms,
+    );
+  console.log('\n| layer / dtype / strategy | total ms over the shapes |\n| --- | --- |');
+  for (const [k, v] of totals) console.log(`| ${k} | ${v.toFixed(3)} |`);
+}

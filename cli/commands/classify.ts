@@ -1,0 +1,53 @@
+import { createClassifier } from '../../device/classifier.js';
+import { ConfigError } from '../../sdk/errors.js';
+import { parseFlags, type Command } from '../command.js';
+import { CLASSIFIER_FLAGS, CLASSIFIER_USAGE, classifierOptions } from '../classifier-flags.js';
+
+const command: Command = {
+  summary: 'Classify image files with a bundle or a BYO .tflite in the TFLite runtime.',
+  usage: [
+    'edge-dmp classify --bundle model.edmp <image>... [--json]',
+    '       edge-dmp classify --model x.tflite --labels labels.txt [--input-size 28x28 --channels 1 --scale 1/255] <image>...',
+    '',
+    CLASSIFIER_USAGE,
+    '  --json                       one JSON line per image: {file, label, score, topK} (or {file, error})',
+    '',
+    'Exit code 0 when every image was classified, 1 when some could not be (each gets an error line).',
+  ].join('\n'),
+  async run(argv) {
+    const { values, positionals } = parseFlags(
+      argv,
+      { ...CLASSIFIER_FLAGS, json: { type: 'boolean' } },
+      true,
+    );
+    if (positionals.length === 0) {
+      throw new ConfigError({ field: '<image>', expected: 'at least one image file', received: 'none' });
+    }
+    const c = await createClassifier(classifierOptions(values));
+    let failed = 0;
+    try {
+      for (const file of positionals) {
+        const o = await c.tryClassify(file);
+        if (!o.ok) {
+          failed++;
+          if (values.json) console.log(JSON.stringify({ file, error: { code: o.code, reason: o.reason } }));
+          else console.error(`${file}: ${o.code} ${o.reason}`);
+          continue;
+        }
+        if (values.json) {
+          console.log(JSON.stringify({ file, label: o.label, score: o.score, topK: o.topK }));
+        } else {
+          const rest = o.topK
+            .slice(1)
+            .map((t) => `${t.label} ${t.score.toFixed(3)}`)
+            .join(', ');
+          console.log(`${file}: ${o.label} ${o.score.toFixed(3)}${rest ? `  (${rest})` : ''}`);
+        }
+      }
+    } finally {
+      c.dispose();
+    }
+    return failed ? 1 : 0;
+  },
+};
+export default command;

@@ -1,0 +1,99 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConfigError, DataError } from '../../sdk/errors.js';
+import { selectBackend } from '../../sdk/backend.js';
+import { registerFastKernels } from '../../sdk/kernels/index.js';
+import { loadModel } from '../../sdk/models/io.js';
+import { loadData } from '../../sdk/data/index.js';
+import { evaluate } from '../../sdk/train/index.js';
+import type { PreprocessSpec } from '../../sdk/preprocess.js';
+import { num, parseFlags, type Command } from '../command.js';
+
+async function readRunFile(run: string, name: string): Promise<string> {
+  try {
+    return await readFile(join(run, name), 'utf8');
+  } catch (e) {
+    throw new ConfigError({
+      field: '--run',
+      expected: `a run directory with ${name}`,
+      received: (e as Error).message,
+    });
+  }
+}
+
+const command: Command = {
+  summary:
+    "Evaluate a trained run's model on a dataset's validation split: top-1, top-5, per-class, confusion.",
+  usage:
+    'edge-dmp eval --run runs/x --data <spec> [--model best|last] [--batch-size 128] [--limit N] [--backend auto] [--json]',
+  async run(argv) {
+    const { values } = parseFlags(argv, {
+      run: { type: 'string' },
+      data: { type: 'string' },
+      model: { type: 'string' },
+      'batch-size': { type: 'string' },
+      limit: { type: 'string' },
+      backend: { type: 'string' },
+      json: { type: 'boolean' },
+    });
+    const run = values.run;
+    if (!run)
+      throw new ConfigError({
+        field: '--run',
+        expected: 'a run directory written by edge-dmp train',
+        received: run,
+      });
+    const which = values.model ?? 'best';
+    if (which !== 'best' && which !== 'last')
+      throw new ConfigError({ field: '--model', expected: 'best | last', received: which });
+    const preprocess = JSON.parse(await readRunFile(run, 'preprocess.json')) as PreprocessSpec;
+    const labels = (await readRunFile(run, 'labels.txt')).split('\n').filter(Boolean);
+    const config = JSON.parse(await readRunFile(run, 'config.json')) as {
+      data: string;
+      cifar100Labels?: 'fine' | 'coarse';
+      seed?: number;
+      valFraction?: number;
+    };
+    const spec = values.data ?? config.data;
+    const backend = await selectBackend(values.backend);
+    registerFastKernels();
+    console.error(`backend: ${backend}`);
+    const data = await loadData(spec, {
+      splits: 'val',
+      cifar100Labels: config.cifar100Labels,
+      seed: config.seed,
+      valFraction: config.valFraction,
+      onWarning: (e) => console.error(`warning: ${e.message}`),
+    });
+    if (data.classes.length !== labels.length) {
+      throw new DataError({
+        field: spec,
+        expected: `${labels.length} classes (labels.txt of ${run})`,
+        received: data.classes.length,
+      });
+    }
+    const model = await loadModel(join(run, which));
+    const val = { ...data.val, classes: labels };
+    const ev = await evaluate(model, val, preprocess, {
+      batchSize: num('--batch-size', values['batch-size'], 128),
+      limit: values.limit === undefined ? undefined : num('--limit', values.limit),
+    });
+    model.dispose();
+    if (values.json) {
+      console.log(JSON.stringify({ run, model: which, data: spec, backend, ...ev }));
+      return 0;
+    }
+    console.log(`${run}/${which} on ${spec} (val split, ${ev.count} images)`);
+    console.log(
+      `top-1 ${(ev.top1 * 100).toFixed(2)}%  top-5 ${(ev.top5 * 100).toFixed(2)}%  loss ${ev.loss.toFixed(4)}`,
+    );
+    const w = Math.max(5, ...labels.map((l) => l.length));
+    for (const p of ev.perClass)
+      console.log(
+        `  ${p.class.padEnd(w)}  ${(p.top1 * 100).toFixed(1).padStart(5)}%  (${p.correct}/${p.count})`,
+      );
+    return 0;
+  },
+};
+
+export default command;

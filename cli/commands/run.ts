@@ -1,0 +1,158 @@
+import type { ParseArgsConfig } from 'node:util';
+import { createClassifier } from '../../device/classifier.js';
+import { jsonLinesReporter, Pipeline } from '../../device/pipeline.js';
+import { createSource } from '../../device/sources/index.js';
+import type { Flip } from '../../device/sources/types.js';
+import type { FrameOutcome, ModelIdentity, PipelineStats, Reporter } from '../../device/types.js';
+import { ConfigError, EdgeDmpError } from '../../sdk/errors.js';
+import { num, parseFlags, type Command } from '../command.js';
+import { CLASSIFIER_FLAGS, CLASSIFIER_USAGE, classifierOptions } from '../classifier-flags.js';
+import { MQTT_REPORTER, normalizeOptionalFlags, SERIAL_REPORTER } from '../mqtt-flags.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** What a reporter factory gets: every parsed flag, the model, and the pipeline's controls. */
+export interface ReporterContext {
+  values: Record<string, string | boolean | undefined>;
+  model: ModelIdentity;
+  /** Pause/resume/set-fps/stats of the running pipeline (MQTT commands drive these). */
+  control: { pause(): void; resume(): void; setFps(fps: number): void; stats(): PipelineStats };
+}
+
+/** A reporter attached by a flag: `--<flag> <value>` creates it. */
+export interface ReporterFactory {
+  /** Usage line(s) for --help. */
+  usage: string;
+  /** Extra flags the factory reads from ctx.values (e.g. --device-id). */
+  options?: Options;
+  create(value: string, ctx: ReporterContext): Promise<Reporter>;
+}
+
+/**
+ * Reporter factories by flag name: `--mqtt <url>` and `--serial <path>[:baud]` plug in here (the
+ * MQTT/serial issue adds their entries); stdout JSON lines are built in.
+ */
+export const REPORTERS: Record<string, ReporterFactory> = { mqtt: MQTT_REPORTER, serial: SERIAL_REPORTER };
+
+const RUN_FLAGS = {
+  ...CLASSIFIER_FLAGS,
+  source: { type: 'string' },
+  fps: { type: 'string' },
+  'max-frames': { type: 'string' },
+  width: { type: 'string' },
+  height: { type: 'string' },
+  flip: { type: 'string' },
+  'stats-interval': { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
+function human(o: FrameOutcome): string {
+  if (!o.ok) return `#${o.frameId} ${o.code} ${o.reason}`;
+  return `#${o.frameId} ${o.label} ${o.score.toFixed(3)} (${o.timings.inferMs.toFixed(1)} ms)`;
+}
+
+function summary(s: PipelineStats): string {
+  return (
+    `edge-dmp run: ${s.frames} frames, ${s.classified} classified, ${s.dropped} dropped, ${s.errors} errors, ` +
+    `${s.fps.toFixed(1)} fps, latency p50 ${s.latencyMs.p50.toFixed(0)} ms p95 ${s.latencyMs.p95.toFixed(0)} ms`
+  );
+}
+
+const command: Command = {
+  summary: 'Classify frames from a camera, stream or file source continuously.',
+  get usage() {
+    return [
+      'edge-dmp run --bundle model.edmp --source <uri> [--fps N] [--max-frames N] [--json]',
+      '',
+      '  --source <uri>               v4l2:///dev/video0, rpicam:, csi://0, rtsp://..., http(s)://... (MJPEG),',
+      '                               file://<dir or video>, testsrc:, stdin: (MJPEG)',
+      '  --fps <N>                    frames per second asked of the source and classified at most',
+      '  --max-frames <N>             stop after N results',
+      '  --width <W> --height <H>     source frame size;  --flip <none|horizontal|vertical|both>',
+      '  --stats-interval <s>         metrics to reporters every s seconds (default 10)',
+      '  --json                       one JSON line per result on stdout',
+      CLASSIFIER_USAGE,
+      ...Object.values(REPORTERS).map((r) => r.usage),
+    ].join('\n');
+  },
+  async run(argv) {
+    const reporterOptions: Options = {};
+    for (const [flag, f] of Object.entries(REPORTERS))
+      Object.assign(reporterOptions, { [flag]: { type: 'string' } }, f.options);
+    const { values } = parseFlags(normalizeOptionalFlags(argv), { ...RUN_FLAGS, ...reporterOptions });
+    const v = values as Record<string, string | boolean | undefined> & {
+      [K in keyof typeof RUN_FLAGS]?: string;
+    };
+    if (!v.source)
+      throw new ConfigError({
+        field: '--source',
+        expected: 'a source URI, e.g. testsrc: or v4l2:///dev/video0',
+        received: undefined,
+      });
+    const fps = v.fps !== undefined ? num('--fps', v.fps) : undefined;
+    const maxFrames = v['max-frames'] !== undefined ? num('--max-frames', v['max-frames']) : undefined;
+    const statsS = num('--stats-interval', v['stats-interval'], 10);
+    const source = createSource(v.source, {
+      fps,
+      width: v.width !== undefined ? num('--width', v.width) : undefined,
+      height: v.height !== undefined ? num('--height', v.height) : undefined,
+      flip: v.flip as Flip | undefined,
+    });
+    const classifier = await createClassifier(classifierOptions(v));
+    let pipeline: Pipeline | undefined;
+    const control: ReporterContext['control'] = {
+      pause: () => pipeline?.pause(),
+      resume: () => pipeline?.resume(),
+      setFps: (n) => pipeline?.setFps(n),
+      stats: () => pipeline!.stats(),
+    };
+    const reporters: Reporter[] = [];
+    try {
+      for (const [flag, f] of Object.entries(REPORTERS)) {
+        const value = v[flag];
+        if (typeof value === 'string')
+          reporters.push(await f.create(value, { values: v, model: classifier.model, control }));
+      }
+      reporters.push(
+        v.json
+          ? jsonLinesReporter(process.stdout)
+          : { name: 'stdout', report: (o) => void console.log(human(o)), close: async () => {} },
+      );
+      pipeline = new Pipeline({
+        source,
+        classifier,
+        reporters,
+        fps,
+        maxFrames,
+        statsIntervalMs: statsS * 1000,
+      });
+    } catch (e) {
+      classifier.dispose();
+      await Promise.all(reporters.map((r) => r.close().catch(() => undefined)));
+      throw e;
+    }
+    let fatal = false;
+    pipeline.on('error', (e) => {
+      if (e instanceof EdgeDmpError && (e.code === 'E_SOURCE_SPAWN' || e.code === 'E_SOURCE_EXIT'))
+        fatal = true;
+      console.error(`edge-dmp run: ${e.message}`);
+    });
+    pipeline.on('restart', (r) =>
+      console.error(`edge-dmp run: source restart ${r.attempt} in ${r.delayMs} ms: ${r.reason}`),
+    );
+    const p = pipeline;
+    const onSignal = () => void p.stop('signal');
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    try {
+      const stats = await p.run();
+      console.error(summary(stats));
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      classifier.dispose();
+    }
+    return fatal ? 1 : 0;
+  },
+};
+export default command;

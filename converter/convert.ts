@@ -1,0 +1,397 @@
+/**
+ * tfjs LayersModel -> verified `.tflite`: lower (lower.ts), quantize (quantize.ts), write, then run
+ * the result in the device's TFLite runtime against the tfjs model and produce a report card.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ConfigError, EdgeDmpError, type ErrorDetail } from '../sdk/errors.js';
+import { loadTfliteModel, type TfliteModel } from '../device/tflite-runtime.js';
+import { lowerModel, type LowerOptions } from './lower.js';
+import {
+  calibrationGraph,
+  quantizeGraph,
+  QUANTIZE_MODES,
+  type IoType,
+  type QuantizeMode,
+  type Ranges,
+} from './quantize.js';
+import { writeTflite } from './tflite/writer.js';
+
+/** Preprocessed samples: x is [N, ...model input shape without batch]; labels optional. */
+export interface Samples {
+  x: tf.Tensor;
+  labels?: Int32Array;
+}
+
+export interface ReportCard {
+  quantize: QuantizeMode;
+  inputType: IoType;
+  outputType: IoType;
+  sizeBytes: number;
+  samples: number;
+  /** Largest |tflite logit - tfjs logit| over all samples and classes. */
+  maxAbsDiff: number;
+  /** max - min of the tfjs logits over all samples. */
+  logitRange: number;
+  /** maxAbsDiff / logitRange. */
+  relDiff: number;
+  /** Fraction of samples whose top-1 class agrees (0..1). */
+  top1Agreement: number;
+  /** Top-1 accuracy in percent, when labels were given. */
+  accuracy?: { float: number; converted: number; drop: number };
+  /** Per class: samples, float and converted accuracy (percent). */
+  perClass?: { label: string; n: number; float: number; converted: number }[];
+  /** fp32 must stay within this relative difference; other modes report it. */
+  tolerance: number;
+  maxDrop: number;
+  passed: boolean;
+}
+
+/** The converted model failed verification (accuracy drop or fp32 mismatch). */
+export class VerificationError extends EdgeDmpError {
+  readonly report: ReportCard;
+  constructor(detail: ErrorDetail, report: ReportCard) {
+    super('E_VERIFY', detail);
+    this.report = report;
+  }
+}
+
+export interface ConvertOptions extends LowerOptions {
+  quantize?: QuantizeMode;
+  /** Representative samples for int8 calibration (preprocessed like training inputs). */
+  calib?: Samples;
+  /** How many calibration samples to use; default 300. */
+  calibSamples?: number;
+  /** Evaluation samples for verification; default: the calibration samples. */
+  eval?: Samples;
+  /** Class names for the per-class report. */
+  labels?: string[];
+  /** Allowed top-1 accuracy drop in points; default 1.0. */
+  maxDrop?: number;
+  /** Keep the model even when verification fails. */
+  force?: boolean;
+  inputType?: IoType;
+  outputType?: IoType;
+  /** Runtime threads for verification. */
+  threads?: number;
+  /** int8 activation ranges: `minmax` (default) or `percentile`. */
+  calibration?: CalibrationMethod;
+  /** Percentile for `calibration: 'percentile'`; default 99.99. */
+  percentile?: number;
+}
+
+export interface ConvertResult {
+  tflite: Uint8Array;
+  report: ReportCard;
+}
+
+/** fp32 tolerance: max abs logit difference relative to the logit range. */
+export const FP32_TOLERANCE = 1e-3;
+
+function quantizeInput(
+  x: Float32Array,
+  dtype: string,
+  q?: { scale: number; zeroPoint: number },
+): ArrayBufferView {
+  if (dtype === 'float32') return x;
+  const s = q?.scale ?? 1;
+  const z = q?.zeroPoint ?? 0;
+  const round = (lo: number, hi: number) => (v: number) => Math.max(lo, Math.min(hi, Math.round(v / s) + z));
+  return dtype === 'int8' ? Int8Array.from(x, round(-128, 127)) : Uint8Array.from(x, round(0, 255));
+}
+
+function dequantizeOutput(
+  y: ArrayLike<number>,
+  dtype: string,
+  q?: { scale: number; zeroPoint: number },
+): Float32Array {
+  if (dtype === 'float32') return Float32Array.from(y);
+  const s = q?.scale ?? 1;
+  const z = q?.zeroPoint ?? 0;
+  return Float32Array.from(y, (v) => (v - z) * s);
+}
+
+/**
+ * Runs every sample through a loaded TFLite model (batch 1), returning float logits [N][classes].
+ * @example const logits = runTflite(rt, samples.x);
+ */
+export function runTflite(rt: TfliteModel, x: tf.Tensor): Float32Array[] {
+  const n = x.shape[0];
+  const per = x.size / n;
+  const all = x.dataSync() as Float32Array;
+  const [inSpec] = rt.inputs;
+  const [outSpec] = rt.outputs;
+  const out: Float32Array[] = [];
+  for (let i = 0; i < n; i++) {
+    const xi = all.subarray(i * per, (i + 1) * per);
+    const [y] = rt.infer([quantizeInput(xi, inSpec.dtype, inSpec.quantization)]);
+    out.push(dequantizeOutput(y, outSpec.dtype, outSpec.quantization));
+  }
+  return out;
+}
+
+function predictTfjs(model: tf.LayersModel, x: tf.Tensor, batch = 32): Float32Array[] {
+  const out: Float32Array[] = [];
+  const n = x.shape[0];
+  for (let i = 0; i < n; i += batch) {
+    const y = tf.tidy(
+      () => model.predict(x.slice(i, Math.min(batch, n - i)), { batchSize: batch }) as tf.Tensor,
+    );
+    const d = y.dataSync() as Float32Array;
+    const k = y.shape[y.shape.length - 1] as number;
+    for (let j = 0; j < y.shape[0]; j++) out.push(d.slice(j * k, (j + 1) * k));
+    y.dispose();
+  }
+  return out;
+}
+
+function argmax(v: Float32Array): number {
+  let b = 0;
+  for (let i = 1; i < v.length; i++) if (v[i] > v[b]) b = i;
+  return b;
+}
+
+/**
+ * Compares a `.tflite` (run in the TFLite runtime) with its tfjs model on samples.
+ * @example
+ * const card = await verifyTflite(model, bytes, { x, labels }, { quantize: 'fp32' });
+ */
+export async function verifyTflite(
+  model: tf.LayersModel,
+  tflite: Uint8Array,
+  samples: Samples,
+  o: { quantize: QuantizeMode; labels?: string[]; maxDrop?: number; threads?: number } = { quantize: 'fp32' },
+): Promise<ReportCard> {
+  const rt = await loadTfliteModel(tflite, { threads: o.threads });
+  let conv: Float32Array[];
+  try {
+    conv = runTflite(rt, samples.x);
+  } finally {
+    rt.dispose();
+  }
+  const ref = predictTfjs(model, samples.x);
+  let maxAbsDiff = 0;
+  let lo = Infinity;
+  let hi = -Infinity;
+  let agree = 0;
+  ref.forEach((r, i) => {
+    const c = conv[i];
+    for (let k = 0; k < r.length; k++) {
+      maxAbsDiff = Math.max(maxAbsDiff, Math.abs(r[k] - c[k]));
+      lo = Math.min(lo, r[k]);
+      hi = Math.max(hi, r[k]);
+    }
+    if (argmax(r) === argmax(c)) agree++;
+  });
+  const logitRange = hi - lo;
+  const maxDrop = o.maxDrop ?? 1.0;
+  const card: ReportCard = {
+    quantize: o.quantize,
+    inputType: rt.inputs[0].dtype as IoType,
+    outputType: rt.outputs[0].dtype as IoType,
+    sizeBytes: tflite.length,
+    samples: ref.length,
+    maxAbsDiff,
+    logitRange,
+    relDiff: logitRange > 0 ? maxAbsDiff / logitRange : maxAbsDiff,
+    top1Agreement: ref.length ? agree / ref.length : 1,
+    tolerance: FP32_TOLERANCE,
+    maxDrop,
+    passed: true,
+  };
+  if (samples.labels) {
+    const labels = samples.labels;
+    const k = ref[0]?.length ?? 0;
+    const per = Array.from({ length: k }, (_, c) => ({
+      label: o.labels?.[c] ?? String(c),
+      n: 0,
+      f: 0,
+      q: 0,
+    }));
+    ref.forEach((r, i) => {
+      const p = per[labels[i]];
+      if (!p) return;
+      p.n++;
+      if (argmax(r) === labels[i]) p.f++;
+      if (argmax(conv[i]) === labels[i]) p.q++;
+    });
+    const n = ref.length;
+    const fAcc = (100 * per.reduce((a, p) => a + p.f, 0)) / n;
+    const qAcc = (100 * per.reduce((a, p) => a + p.q, 0)) / n;
+    card.accuracy = { float: fAcc, converted: qAcc, drop: fAcc - qAcc };
+    card.perClass = per.map((p) => ({
+      label: p.label,
+      n: p.n,
+      float: p.n ? (100 * p.f) / p.n : 0,
+      converted: p.n ? (100 * p.q) / p.n : 0,
+    }));
+  }
+  card.passed =
+    o.quantize === 'fp32' ? card.relDiff <= FP32_TOLERANCE : !card.accuracy || card.accuracy.drop <= maxDrop;
+  return card;
+}
+
+/** How activation ranges are taken from calibration data. */
+export type CalibrationMethod = 'minmax' | 'percentile';
+
+/** Histogram bins per tensor for percentile calibration. */
+const BINS = 2048;
+
+/**
+ * Collects per-tensor activation ranges of the float graph over calibration samples, by running a
+ * copy of the graph in the TFLite runtime with all activations as outputs. `minmax` takes the
+ * extremes; `percentile` makes a second pass that fills a histogram over [min, max] per tensor and
+ * clips each end to the given percentile (default 99.99), so rare outliers do not stretch the
+ * int8 step.
+ * @example const ranges = await calibrate(floatGraph, calib.x);
+ */
+export async function calibrate(
+  graph: ReturnType<typeof lowerModel>,
+  x: tf.Tensor,
+  o: { threads?: number; method?: CalibrationMethod; percentile?: number } = {},
+): Promise<Ranges> {
+  const method = o.method ?? 'minmax';
+  const pct = o.percentile ?? 99.99;
+  if (!['minmax', 'percentile'].includes(method))
+    throw new ConfigError({ field: 'calibration', expected: 'minmax | percentile', received: method });
+  if (!(pct > 50 && pct <= 100))
+    throw new ConfigError({ field: 'percentile', expected: 'a number in (50, 100]', received: pct });
+  const { graph: cg, tensors } = calibrationGraph(graph);
+  const rt = await loadTfliteModel(writeTflite(cg), { threads: o.threads });
+  const ranges: Ranges = new Map();
+  const n = x.shape[0];
+  const per = x.size / n;
+  const all = x.dataSync() as Float32Array;
+  const pass = (visit: (t: number, v: ArrayLike<number>) => void) => {
+    for (let i = 0; i < n; i++) {
+      const xi = all.subarray(i * per, (i + 1) * per);
+      visit(graph.inputs[0], xi);
+      rt.infer([xi]).forEach((v, j) => visit(tensors[j], v));
+    }
+  };
+  try {
+    pass((t, v) => {
+      const r = ranges.get(t) ?? { min: Infinity, max: -Infinity };
+      for (let i = 0; i < v.length; i++) {
+        if (v[i] < r.min) r.min = v[i];
+        if (v[i] > r.max) r.max = v[i];
+      }
+      ranges.set(t, r);
+    });
+    if (method === 'percentile') {
+      const hist = new Map<number, Float64Array>();
+      pass((t, v) => {
+        if (t === graph.inputs[0]) return;
+        const r = ranges.get(t) as { min: number; max: number };
+        const h = hist.get(t) ?? new Float64Array(BINS);
+        const w = (r.max - r.min) / BINS || 1;
+        for (let i = 0; i < v.length; i++) h[Math.min(BINS - 1, Math.floor((v[i] - r.min) / w))]++;
+        hist.set(t, h);
+      });
+      for (const [t, h] of hist) {
+        const r = ranges.get(t) as { min: number; max: number };
+        const total = h.reduce((a, c) => a + c, 0);
+        const cut = ((100 - pct) / 100) * total;
+        const w = (r.max - r.min) / BINS;
+        let lo = 0;
+        for (let acc = 0; lo < BINS - 1 && acc + h[lo] <= cut; lo++) acc += h[lo];
+        let hi = BINS - 1;
+        for (let acc = 0; hi > lo && acc + h[hi] <= cut; hi--) acc += h[hi];
+        ranges.set(t, { min: r.min + lo * w, max: r.min + (hi + 1) * w });
+      }
+    }
+  } finally {
+    rt.dispose();
+  }
+  return ranges;
+}
+
+/**
+ * Converts a tfjs LayersModel to `.tflite`, quantizes it and verifies it in the TFLite runtime.
+ * Throws VerificationError when fp32 exceeds the tolerance or int8 loses more than `maxDrop`
+ * accuracy points (unless `force`).
+ * @example
+ * const { tflite, report } = await convertModel(model, { quantize: 'int8', calib: { x }, eval: { x, labels } });
+ */
+export async function convertModel(model: tf.LayersModel, o: ConvertOptions = {}): Promise<ConvertResult> {
+  const mode = o.quantize ?? 'fp32';
+  if (!QUANTIZE_MODES.includes(mode))
+    throw new ConfigError({ field: 'quantize', expected: QUANTIZE_MODES.join(' | '), received: mode });
+  const maxDrop = o.maxDrop ?? 1.0;
+  if (!(maxDrop >= 0))
+    throw new ConfigError({ field: 'maxDrop', expected: 'a number >= 0', received: o.maxDrop });
+  const calibN = o.calibSamples ?? 300;
+  if (!Number.isInteger(calibN) || calibN < 1)
+    throw new ConfigError({ field: 'calibSamples', expected: 'an integer >= 1', received: o.calibSamples });
+  if (
+    (o.inputType || o.outputType) &&
+    mode !== 'int8' &&
+    (o.inputType ?? 'float32') + (o.outputType ?? 'float32') !== 'float32float32'
+  ) {
+    throw new ConfigError({
+      field: 'inputType/outputType',
+      expected: 'float32 unless quantize is int8',
+      received: `${o.inputType}/${o.outputType}`,
+    });
+  }
+  const graph = lowerModel(model, o);
+  let quantized: typeof graph;
+  if (mode === 'int8') {
+    if (!o.calib)
+      throw new ConfigError({
+        field: 'calib',
+        expected: 'representative samples for int8 calibration',
+        received: undefined,
+      });
+    const n = Math.min(calibN, o.calib.x.shape[0]);
+    const cx = o.calib.x.slice(0, n);
+    try {
+      const ranges = await calibrate(graph, cx, {
+        threads: o.threads,
+        method: o.calibration,
+        percentile: o.percentile,
+      });
+      quantized = quantizeGraph(graph, 'int8', { ranges, inputType: o.inputType, outputType: o.outputType });
+    } finally {
+      cx.dispose();
+    }
+  } else {
+    quantized = quantizeGraph(graph, mode);
+  }
+  const tflite = writeTflite(quantized);
+  const evalSet = o.eval ?? o.calib;
+  let report: ReportCard;
+  if (evalSet) {
+    report = await verifyTflite(model, tflite, evalSet, {
+      quantize: mode,
+      labels: o.labels,
+      maxDrop,
+      threads: o.threads,
+    });
+  } else {
+    // No samples given: verify on random inputs (agreement only, no accuracy).
+    const shape = model.inputs[0].shape.map((d, i) => (i === 0 ? 8 : Number(d)));
+    const x = tf.randomUniform(shape, 0, 1, 'float32', 1);
+    try {
+      report = await verifyTflite(model, tflite, { x }, { quantize: mode, maxDrop, threads: o.threads });
+    } finally {
+      x.dispose();
+    }
+  }
+  if (!report.passed && !o.force) {
+    throw new VerificationError(
+      mode === 'fp32'
+        ? {
+            field: 'fp32 logits',
+            expected: `max abs diff <= ${FP32_TOLERANCE} x logit range`,
+            received: report.relDiff,
+          }
+        : {
+            field: '--max-drop',
+            expected: `an accuracy drop <= ${maxDrop} points (or --force)`,
+            received: report.accuracy?.drop,
+          },
+      report,
+    );
+  }
+  return { tflite, report };
+}

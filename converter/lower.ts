@@ -1,0 +1,611 @@
+/**
+ * Graph lowering: a tfjs LayersModel becomes a float32 TFLite Graph. One table entry per layer
+ * className; each entry appends TFLite ops and returns the tensor indices of the layer's outputs.
+ * BatchNormalization that directly follows a Conv2D / DepthwiseConv2D (its only consumer) is folded
+ * into that conv's weights and bias.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import { ConfigError, ModelError } from '../sdk/errors.js';
+import { GraphBuilder, bytesOf, type Graph } from './tflite/graph.js';
+import { Activation, Padding } from './tflite/schema.js';
+
+/** Op sequences for ChannelDuplicate (see docs/converter.md for the measurement). */
+export type DuplicateStrategy = 'gather' | 'tile' | 'concat';
+/** Op sequences for ChannelMaxPool. */
+export type MaxPoolStrategy = 'reduce_max' | 'maximum';
+
+export interface LowerOptions {
+  /** Append SOFTMAX to the logits. Default false. */
+  softmax?: boolean;
+  duplicate?: DuplicateStrategy;
+  maxpool?: MaxPoolStrategy;
+}
+
+/** Default op sequences: the fastest in the TFLite runtime per `bench/dmp-ops.ts`. */
+export const DEFAULT_STRATEGY: { duplicate: DuplicateStrategy; maxpool: MaxPoolStrategy } = {
+  duplicate: 'gather',
+  maxpool: 'reduce_max',
+};
+
+interface LayerNode {
+  layer: tf.layers.Layer;
+  className: string;
+  config: Record<string, unknown>;
+  inputIds: number[];
+  outputIds: number[];
+}
+
+/** State shared by the lowering functions. */
+export class LowerContext {
+  readonly g = new GraphBuilder();
+  /** SymbolicTensor id -> TFLite tensor index. */
+  readonly tensorOf = new Map<number, number>();
+  /** SymbolicTensor id -> shape (batch fixed to 1). */
+  readonly shapeOf = new Map<number, number[]>();
+  /** BatchNormalization layers already folded into the conv before them. */
+  readonly folded = new Set<string>();
+  constructor(
+    readonly nodes: LayerNode[],
+    readonly consumers: Map<number, LayerNode[]>,
+    readonly opts: Required<Pick<LowerOptions, 'duplicate' | 'maxpool'>>,
+  ) {}
+
+  act(name: string, shape: number[]): number {
+    return this.g.tensor({ name, shape, type: 'FLOAT32' });
+  }
+
+  shape(t: number): number[] {
+    return this.g.graph.tensors[t].shape;
+  }
+}
+
+type Lowering = (ctx: LowerContext, n: LayerNode, inputs: number[]) => number[];
+
+function weightsByName(layer: tf.layers.Layer): Map<string, { shape: number[]; data: Float32Array }> {
+  const out = new Map<string, { shape: number[]; data: Float32Array }>();
+  const vals = layer.getWeights();
+  layer.weights.forEach((w, i) => {
+    const short = w.originalName.split('/').pop() ?? w.originalName;
+    out.set(short, { shape: vals[i].shape, data: vals[i].dataSync() as Float32Array });
+  });
+  return out;
+}
+
+function need<T>(v: T | undefined, layer: string, what: string): T {
+  if (v === undefined) throw new ModelError({ field: `layer ${layer}`, expected: what, received: 'missing' });
+  return v;
+}
+
+function pair(v: unknown): [number, number] {
+  return Array.isArray(v) ? [Number(v[0]), Number(v[1] ?? v[0])] : [Number(v), Number(v)];
+}
+
+function outSpatial(size: number, stride: number, padding: string): number {
+  return padding === 'same' ? Math.ceil(size / stride) : Math.floor(size / stride);
+}
+
+/**
+ * If the conv's only consumer is a BatchNormalization, returns its per-channel (scale, shift) and
+ * marks it folded.
+ */
+function foldBn(
+  ctx: LowerContext,
+  n: LayerNode,
+  channels: number,
+): { scale: Float32Array; shift: Float32Array } | null {
+  const cons = ctx.consumers.get(n.outputIds[0]) ?? [];
+  if (cons.length !== 1 || cons[0].className !== 'BatchNormalization') return null;
+  if (n.config.activation && n.config.activation !== 'linear') return null;
+  const bn = cons[0];
+  const w = weightsByName(bn.layer);
+  const eps = Number(bn.config.epsilon ?? 1e-3);
+  const mean = need(w.get('moving_mean'), bn.layer.name, 'moving_mean').data;
+  const variance = need(w.get('moving_variance'), bn.layer.name, 'moving_variance').data;
+  const gamma = w.get('gamma')?.data;
+  const beta = w.get('beta')?.data;
+  const scale = new Float32Array(channels);
+  const shift = new Float32Array(channels);
+  for (let c = 0; c < channels; c++) {
+    scale[c] = (gamma ? gamma[c] : 1) / Math.sqrt(variance[c] + eps);
+    shift[c] = (beta ? beta[c] : 0) - mean[c] * scale[c];
+  }
+  ctx.folded.add(bn.layer.name);
+  // The BN's output now refers to the conv's output tensor.
+  return { scale, shift };
+}
+
+/** Fused activation code, or the post-op sequence for activations TFLite cannot fuse. */
+const FUSABLE: Record<string, number> = {
+  linear: Activation.NONE,
+  relu: Activation.RELU,
+  relu6: Activation.RELU6,
+};
+
+/** Activation layer / activation config -> TFLite ops applied to tensor x. */
+const ACTIVATIONS: Record<string, (ctx: LowerContext, x: number, name: string) => number> = {
+  linear: (_ctx, x) => x,
+  relu: (ctx, x, name) => unary(ctx, 'RELU', x, name),
+  relu6: (ctx, x, name) => unary(ctx, 'RELU6', x, name),
+  sigmoid: (ctx, x, name) => unary(ctx, 'LOGISTIC', x, name),
+  // Exact swish: x * sigmoid(x) (HARD_SWISH would be an approximation).
+  swish: (ctx, x, name) => {
+    const s = unary(ctx, 'LOGISTIC', x, `${name}/sigmoid`);
+    const y = ctx.act(name, ctx.shape(x));
+    ctx.g.op({
+      op: 'MUL',
+      inputs: [x, s],
+      outputs: [y],
+      options: { kind: 'MulOptions', values: { fused_activation_function: 0 } },
+    });
+    return y;
+  },
+  softmax: (ctx, x, name) => {
+    const y = ctx.act(name, ctx.shape(x));
+    ctx.g.op({
+      op: 'SOFTMAX',
+      inputs: [x],
+      outputs: [y],
+      options: { kind: 'SoftmaxOptions', values: { beta: 1 } },
+    });
+    return y;
+  },
+};
+
+function unary(ctx: LowerContext, op: 'RELU' | 'RELU6' | 'LOGISTIC', x: number, name: string): number {
+  const y = ctx.act(name, ctx.shape(x));
+  ctx.g.op({ op, inputs: [x], outputs: [y] });
+  return y;
+}
+
+function applyActivation(ctx: LowerContext, n: LayerNode, x: number, fusedAlready: boolean): number {
+  const a = String(n.config.activation ?? 'linear');
+  if (fusedAlready && a in FUSABLE) return x;
+  const f = ACTIVATIONS[a];
+  if (!f) {
+    throw new ModelError({
+      field: `layer ${n.layer.name} (${n.className}).activation`,
+      expected: Object.keys(ACTIVATIONS).join(' | '),
+      received: a,
+    });
+  }
+  return f(ctx, x, `${n.layer.name}/${a}`);
+}
+
+function conv(ctx: LowerContext, n: LayerNode, inputs: number[], depthwise: boolean): number[] {
+  const [x] = inputs;
+  const [, h, w, cin] = ctx.shape(x);
+  const cfg = n.config;
+  const [kh, kw] = pair(cfg.kernelSize);
+  const [sh, sw] = pair(cfg.strides ?? 1);
+  const [dh, dw] = pair(cfg.dilationRate ?? 1);
+  const padding = String(cfg.padding ?? 'valid');
+  const ws = weightsByName(n.layer);
+  const kernel = need(ws.get(depthwise ? 'depthwise_kernel' : 'kernel'), n.layer.name, 'a kernel');
+  const mult = depthwise ? Number(cfg.depthMultiplier ?? 1) : 1;
+  const cout = depthwise ? cin * mult : Number(cfg.filters);
+  const bias = ws.get('bias')?.data;
+  const fold = foldBn(ctx, n, cout);
+  const act = String(cfg.activation ?? 'linear');
+  const fused = !fold && act in FUSABLE ? FUSABLE[act] : Activation.NONE;
+
+  // tfjs kernels: conv [KH,KW,I,O], depthwise [KH,KW,C,M]; TFLite: conv [O,KH,KW,I], depthwise [1,KH,KW,C*M].
+  const k = kernel.data;
+  const wOut = new Float32Array(k.length);
+  const b = new Float32Array(cout);
+  for (let o = 0; o < cout; o++) {
+    const s = fold ? fold.scale[o] : 1;
+    b[o] = ((bias ? bias[o] : 0) * s + (fold ? fold.shift[o] : 0)) as number;
+  }
+  for (let i = 0; i < kh; i++)
+    for (let j = 0; j < kw; j++)
+      for (let c = 0; c < cin; c++)
+        for (let m = 0; m < (depthwise ? mult : cout); m++) {
+          const o = depthwise ? c * mult + m : m;
+          const src = ((i * kw + j) * cin + c) * (depthwise ? mult : cout) + m;
+          const s = fold ? fold.scale[o] : 1;
+          const dst = depthwise ? (i * kw + j) * cout + o : ((o * kh + i) * kw + j) * cin + c;
+          wOut[dst] = k[src] * s;
+        }
+  const name = n.layer.name;
+  const wt = ctx.g.constF32(`${name}/weights`, depthwise ? [1, kh, kw, cout] : [cout, kh, kw, cin], wOut);
+  const bt = ctx.g.constF32(`${name}/bias`, [cout], b);
+  const y = ctx.act(name, [1, outSpatial(h, sh, padding), outSpatial(w, sw, padding), cout]);
+  const pad = padding === 'same' ? Padding.SAME : Padding.VALID;
+  ctx.g.op(
+    depthwise
+      ? {
+          op: 'DEPTHWISE_CONV_2D',
+          inputs: [x, wt, bt],
+          outputs: [y],
+          options: {
+            kind: 'DepthwiseConv2DOptions',
+            values: {
+              padding: pad,
+              stride_w: sw,
+              stride_h: sh,
+              depth_multiplier: mult,
+              fused_activation_function: fused,
+              dilation_w_factor: dw,
+              dilation_h_factor: dh,
+            },
+          },
+        }
+      : {
+          op: 'CONV_2D',
+          inputs: [x, wt, bt],
+          outputs: [y],
+          options: {
+            kind: 'Conv2DOptions',
+            values: {
+              padding: pad,
+              stride_w: sw,
+              stride_h: sh,
+              fused_activation_function: fused,
+              dilation_w_factor: dw,
+              dilation_h_factor: dh,
+            },
+          },
+        },
+  );
+  if (fold) return [y];
+  return [applyActivation(ctx, n, y, true)];
+}
+
+function mulAdd(ctx: LowerContext, op: 'MUL' | 'ADD', a: number, b: number, name: string): number {
+  const sa = ctx.shape(a);
+  const sb = ctx.shape(b);
+  const shape =
+    sa.length >= sb.length ? sa.map((d, i) => Math.max(d, sb[i - (sa.length - sb.length)] ?? 1)) : sb;
+  const y = ctx.act(name, shape);
+  ctx.g.op({
+    op,
+    inputs: [a, b],
+    outputs: [y],
+    options: { kind: op === 'MUL' ? 'MulOptions' : 'AddOptions', values: { fused_activation_function: 0 } },
+  });
+  return y;
+}
+
+function reshape(ctx: LowerContext, x: number, shape: number[], name: string): number {
+  const st = ctx.g.constI32(`${name}/shape`, [shape.length], shape);
+  const y = ctx.act(name, shape);
+  ctx.g.op({
+    op: 'RESHAPE',
+    inputs: [x, st],
+    outputs: [y],
+    options: { kind: 'ReshapeOptions', values: { new_shape: shape } },
+  });
+  return y;
+}
+
+function gather(ctx: LowerContext, x: number, indices: number[], axis: number, name: string): number {
+  const it = ctx.g.constI32(`${name}/indices`, [indices.length], indices);
+  const shape = ctx.shape(x).slice();
+  shape[axis] = indices.length;
+  const y = ctx.act(name, shape);
+  ctx.g.op({
+    op: 'GATHER',
+    inputs: [x, it],
+    outputs: [y],
+    options: { kind: 'GatherOptions', values: { axis, batch_dims: 0 } },
+  });
+  return y;
+}
+
+function channelT(n: LayerNode): { t: number; order: string } {
+  return { t: Number(n.config.t), order: String(n.config.order ?? 'interleave') };
+}
+
+/** ChannelDuplicate op sequences; all give out[c*t+j] = in[c] (interleave) or out[j*C+c] = in[c] (tile). */
+const DUPLICATE: Record<
+  DuplicateStrategy,
+  (ctx: LowerContext, x: number, t: number, order: string, name: string) => number
+> = {
+  gather: (ctx, x, t, order, name) => {
+    const c = ctx.shape(x)[3];
+    const idx = Array.from({ length: c * t }, (_, k) => (order === 'interleave' ? Math.floor(k / t) : k % c));
+    return gather(ctx, x, idx, 3, name);
+  },
+  tile: (ctx, x, t, order, name) => {
+    const [, h, w, c] = ctx.shape(x);
+    // Rank 3 keeps TILE and RESHAPE on their common paths.
+    const src = reshape(ctx, x, order === 'interleave' ? [h * w, c, 1] : [h * w, 1, c], `${name}/in`);
+    const mt = ctx.g.constI32(`${name}/multiples`, [3], order === 'interleave' ? [1, 1, t] : [1, t, 1]);
+    const tiled = ctx.act(`${name}/tiled`, order === 'interleave' ? [h * w, c, t] : [h * w, t, c]);
+    ctx.g.op({
+      op: 'TILE',
+      inputs: [src, mt],
+      outputs: [tiled],
+      options: { kind: 'TileOptions', values: {} },
+    });
+    return reshape(ctx, tiled, [1, h, w, c * t], name);
+  },
+  concat: (ctx, x, t, order, name) => {
+    const [, h, w, c] = ctx.shape(x);
+    const src = order === 'interleave' ? reshape(ctx, x, [h * w, c, 1], `${name}/in`) : x;
+    const axis = order === 'interleave' ? 2 : 3;
+    const shape = order === 'interleave' ? [h * w, c, t] : [1, h, w, c * t];
+    const cat = ctx.act(order === 'interleave' ? `${name}/cat` : name, shape);
+    ctx.g.op({
+      op: 'CONCATENATION',
+      inputs: new Array<number>(t).fill(src),
+      outputs: [cat],
+      options: { kind: 'ConcatenationOptions', values: { axis, fused_activation_function: 0 } },
+    });
+    return order === 'interleave' ? reshape(ctx, cat, [1, h, w, c * t], name) : cat;
+  },
+};
+
+/** ChannelMaxPool op sequences: max over {c*t+j} (interleave) or {j*C'+c} (tile). */
+const MAXPOOL: Record<
+  MaxPoolStrategy,
+  (ctx: LowerContext, x: number, t: number, order: string, name: string) => number
+> = {
+  reduce_max: (ctx, x, t, order, name) => {
+    const [, h, w, c] = ctx.shape(x);
+    const g = c / t;
+    const grouped = reshape(
+      ctx,
+      x,
+      order === 'interleave' ? [h * w, g, t] : [h * w, t, g],
+      `${name}/grouped`,
+    );
+    const axis = ctx.g.constI32(`${name}/axis`, [1], [order === 'interleave' ? 2 : 1]);
+    const red = ctx.act(`${name}/max`, [h * w, g]);
+    ctx.g.op({
+      op: 'REDUCE_MAX',
+      inputs: [grouped, axis],
+      outputs: [red],
+      options: { kind: 'ReducerOptions', values: { keep_dims: false } },
+    });
+    return reshape(ctx, red, [1, h, w, g], name);
+  },
+  maximum: (ctx, x, t, order, name) => {
+    const c = ctx.shape(x)[3];
+    const g = c / t;
+    let acc = -1;
+    for (let j = 0; j < t; j++) {
+      const idx = Array.from({ length: g }, (_, k) => (order === 'interleave' ? k * t + j : j * g + k));
+      const part = gather(ctx, x, idx, 3, `${name}/part${j}`);
+      if (acc < 0) {
+        acc = part;
+        continue;
+      }
+      const y = ctx.act(j === t - 1 ? name : `${name}/max${j}`, ctx.shape(part));
+      ctx.g.op({
+        op: 'MAXIMUM',
+        inputs: [acc, part],
+        outputs: [y],
+        options: { kind: 'MaximumMinimumOptions', values: {} },
+      });
+      acc = y;
+    }
+    return acc;
+  },
+};
+
+const identity: Lowering = (_ctx, _n, inputs) => [inputs[0]];
+
+/** The lowering table: layer className -> TFLite ops. */
+export const LOWERINGS: Record<string, Lowering> = {
+  Conv2D: (ctx, n, inputs) => conv(ctx, n, inputs, false),
+  DepthwiseConv2D: (ctx, n, inputs) => conv(ctx, n, inputs, true),
+  BatchNormalization: (ctx, n, inputs) => {
+    const [x] = inputs;
+    if (ctx.folded.has(n.layer.name)) return [x];
+    // Standalone BN (not after a conv): y = x * scale + shift, per channel.
+    const c = ctx.shape(x)[ctx.shape(x).length - 1];
+    const w = weightsByName(n.layer);
+    const eps = Number(n.config.epsilon ?? 1e-3);
+    const mean = need(w.get('moving_mean'), n.layer.name, 'moving_mean').data;
+    const variance = need(w.get('moving_variance'), n.layer.name, 'moving_variance').data;
+    const scale = new Float32Array(c);
+    const shift = new Float32Array(c);
+    for (let i = 0; i < c; i++) {
+      scale[i] = (w.get('gamma')?.data[i] ?? 1) / Math.sqrt(variance[i] + eps);
+      shift[i] = (w.get('beta')?.data[i] ?? 0) - mean[i] * scale[i];
+    }
+    const name = n.layer.name;
+    const m = mulAdd(ctx, 'MUL', x, ctx.g.constF32(`${name}/scale`, [c], scale), `${name}/mul`);
+    return [mulAdd(ctx, 'ADD', m, ctx.g.constF32(`${name}/shift`, [c], shift), name)];
+  },
+  Activation: (ctx, n, inputs) => [applyActivation(ctx, n, inputs[0], false)],
+  ReLU: (ctx, n, inputs) => {
+    const max = n.config.maxValue;
+    return [unary(ctx, max === 6 ? 'RELU6' : 'RELU', inputs[0], n.layer.name)];
+  },
+  GlobalAveragePooling2D: (ctx, n, inputs) => {
+    const [x] = inputs;
+    const s = ctx.shape(x);
+    const keep = Boolean(n.config.keepDims);
+    const axes = ctx.g.constI32(`${n.layer.name}/axes`, [2], [1, 2]);
+    const y = ctx.act(n.layer.name, keep ? [1, 1, 1, s[3]] : [1, s[3]]);
+    ctx.g.op({
+      op: 'MEAN',
+      inputs: [x, axes],
+      outputs: [y],
+      options: { kind: 'ReducerOptions', values: { keep_dims: keep } },
+    });
+    return [y];
+  },
+  Reshape: (ctx, n, inputs) => {
+    const target = (n.config.targetShape as number[]).map(Number);
+    return [reshape(ctx, inputs[0], [1, ...target], n.layer.name)];
+  },
+  Flatten: (ctx, n, inputs) => {
+    const s = ctx.shape(inputs[0]);
+    return [reshape(ctx, inputs[0], [1, s.slice(1).reduce((a, b) => a * b, 1)], n.layer.name)];
+  },
+  Multiply: (ctx, n, inputs) => [
+    inputs
+      .slice(1)
+      .reduce(
+        (a, b, i) =>
+          mulAdd(ctx, 'MUL', a, b, i === inputs.length - 2 ? n.layer.name : `${n.layer.name}/${i}`),
+        inputs[0],
+      ),
+  ],
+  Add: (ctx, n, inputs) => [
+    inputs
+      .slice(1)
+      .reduce(
+        (a, b, i) =>
+          mulAdd(ctx, 'ADD', a, b, i === inputs.length - 2 ? n.layer.name : `${n.layer.name}/${i}`),
+        inputs[0],
+      ),
+  ],
+  Dense: (ctx, n, inputs) => {
+    const [x] = inputs;
+    const s = ctx.shape(x);
+    const inF = s[s.length - 1];
+    const units = Number(n.config.units);
+    const ws = weightsByName(n.layer);
+    const k = need(ws.get('kernel'), n.layer.name, 'a kernel').data;
+    // tfjs [in, units] -> TFLite [units, in].
+    const wt = new Float32Array(units * inF);
+    for (let i = 0; i < inF; i++) for (let u = 0; u < units; u++) wt[u * inF + i] = k[i * units + u];
+    const b = ws.get('bias')?.data ?? new Float32Array(units);
+    const name = n.layer.name;
+    const act = String(n.config.activation ?? 'linear');
+    const y = ctx.act(name, [...s.slice(0, -1), units]);
+    ctx.g.op({
+      op: 'FULLY_CONNECTED',
+      inputs: [
+        x,
+        ctx.g.constF32(`${name}/weights`, [units, inF], wt),
+        ctx.g.constF32(`${name}/bias`, [units], b),
+      ],
+      outputs: [y],
+      options: {
+        kind: 'FullyConnectedOptions',
+        values: {
+          fused_activation_function: FUSABLE[act] ?? 0,
+          weights_format: 0,
+          keep_num_dims: s.length > 2,
+        },
+      },
+    });
+    return [applyActivation(ctx, n, y, true)];
+  },
+  Dropout: identity,
+  SpatialDropout2D: identity,
+  DropConnect: identity,
+  ChannelDuplicate: (ctx, n, inputs) => {
+    const { t, order } = channelT(n);
+    if (t === 1) return [inputs[0]];
+    return [DUPLICATE[ctx.opts.duplicate](ctx, inputs[0], t, order, n.layer.name)];
+  },
+  ChannelMaxPool: (ctx, n, inputs) => {
+    const { t, order } = channelT(n);
+    if (t === 1) return [inputs[0]];
+    return [MAXPOOL[ctx.opts.maxpool](ctx, inputs[0], t, order, n.layer.name)];
+  },
+};
+
+function symId(t: tf.SymbolicTensor): number {
+  return t.id;
+}
+
+/**
+ * Lowers a tfjs LayersModel (single NHWC or [N,F] input, single output) to a float32 TFLite graph
+ * with batch size 1.
+ * @example
+ * const graph = lowerModel(model, { softmax: false });
+ * const bytes = writeTflite(graph);
+ */
+export function lowerModel(model: tf.LayersModel, opts: LowerOptions = {}): Graph {
+  const duplicate = opts.duplicate ?? DEFAULT_STRATEGY.duplicate;
+  const maxpool = opts.maxpool ?? DEFAULT_STRATEGY.maxpool;
+  if (!(duplicate in DUPLICATE)) {
+    throw new ConfigError({
+      field: 'duplicate',
+      expected: Object.keys(DUPLICATE).join(' | '),
+      received: duplicate,
+    });
+  }
+  if (!(maxpool in MAXPOOL)) {
+    throw new ConfigError({
+      field: 'maxpool',
+      expected: Object.keys(MAXPOOL).join(' | '),
+      received: maxpool,
+    });
+  }
+  if (model.inputs.length !== 1 || model.outputs.length !== 1) {
+    throw new ModelError({
+      field: 'model',
+      expected: 'one input and one output',
+      received: `${model.inputs.length} inputs, ${model.outputs.length} outputs`,
+    });
+  }
+  const nodes: LayerNode[] = model.layers.map((layer) => {
+    const node = (
+      layer as unknown as {
+        inboundNodes: { inputTensors: tf.SymbolicTensor[]; outputTensors: tf.SymbolicTensor[] }[];
+      }
+    ).inboundNodes;
+    if (node.length !== 1) {
+      throw new ModelError({
+        field: `layer ${layer.name}`,
+        expected: 'a layer used once (shared layers are not supported)',
+        received: `${node.length} uses`,
+      });
+    }
+    return {
+      layer,
+      className: layer.getClassName(),
+      config: layer.getConfig() as Record<string, unknown>,
+      inputIds: node[0].inputTensors.map(symId),
+      outputIds: node[0].outputTensors.map(symId),
+    };
+  });
+  const consumers = new Map<number, LayerNode[]>();
+  for (const n of nodes) for (const id of n.inputIds) consumers.set(id, [...(consumers.get(id) ?? []), n]);
+  const ctx = new LowerContext(nodes, consumers, { duplicate, maxpool });
+
+  const inShape = model.inputs[0].shape.map((d, i) => (i === 0 ? 1 : Number(d)));
+  if (inShape.some((d) => !Number.isFinite(d) || d < 1)) {
+    throw new ModelError({
+      field: 'model input shape',
+      expected: 'fixed dimensions after the batch',
+      received: model.inputs[0].shape,
+    });
+  }
+  for (const n of nodes) {
+    if (n.className === 'InputLayer') {
+      const t = ctx.act(n.layer.name, inShape);
+      ctx.tensorOf.set(n.outputIds[0], t);
+      ctx.g.graph.inputs.push(t);
+      continue;
+    }
+    const f = LOWERINGS[n.className];
+    if (!f) {
+      throw new ModelError({
+        field: `layer ${n.layer.name}`,
+        expected: `a layer type with a TFLite mapping (${['InputLayer', ...Object.keys(LOWERINGS)].join(', ')})`,
+        received: n.className,
+      });
+    }
+    const ins = n.inputIds.map((id) => {
+      const t = ctx.tensorOf.get(id);
+      if (t === undefined)
+        throw new ModelError({
+          field: `layer ${n.layer.name}`,
+          expected: 'inputs lowered before it',
+          received: id,
+        });
+      return t;
+    });
+    const outs = f(ctx, n, ins);
+    n.outputIds.forEach((id, i) => ctx.tensorOf.set(id, outs[i]));
+  }
+  let out = ctx.tensorOf.get(symId(model.outputs[0]));
+  if (out === undefined)
+    throw new ModelError({ field: 'model output', expected: 'a lowered tensor', received: 'none' });
+  if (opts.softmax) out = ACTIVATIONS.softmax(ctx, out, 'softmax');
+  ctx.g.graph.outputs.push(out);
+  ctx.g.graph.description = `edge-dmp: ${model.name}`;
+  return ctx.g.graph;
+}
+
+/** Re-exported for tests that build graphs by hand. */
+export { bytesOf };

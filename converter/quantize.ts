@@ -1,0 +1,414 @@
+/**
+ * Quantization as rules over a float32 TFLite Graph:
+ * - `fp32`: unchanged.
+ * - `fp16`: conv / depthwise / dense weights and biases stored as float16, expanded by DEQUANTIZE.
+ * - `dynamic`: the same weights stored as int8 (symmetric, per output channel) and expanded by
+ *   DEQUANTIZE; activations stay float.
+ * - `int8`: full integer. Per-channel int8 weights (zero point 0), int32 biases with scale
+ *   s_in * s_w[c], activations int8 with ranges calibrated by running a calibration copy of the
+ *   float graph (every activation exposed as an output) over representative samples (min/max).
+ */
+import { ConfigError, ModelError } from '../sdk/errors.js';
+import type { Graph, GraphOp, GraphTensor, Quantization } from './tflite/graph.js';
+import { bytesOf } from './tflite/graph.js';
+import type { BuiltinOpName } from './tflite/schema.js';
+
+export type QuantizeMode = 'fp32' | 'fp16' | 'dynamic' | 'int8';
+export const QUANTIZE_MODES: readonly QuantizeMode[] = ['fp32', 'fp16', 'dynamic', 'int8'];
+export type IoType = 'float32' | 'int8' | 'uint8';
+
+/** Per-tensor observed ranges, by tensor index of the float graph. */
+export type Ranges = Map<number, { min: number; max: number }>;
+
+export interface QuantizeOptions {
+  /** Needed for `int8`: activation ranges from {@link calibrationGraph}. */
+  ranges?: Ranges;
+  /** int8 only: type of the model input; default float32 (a QUANTIZE op is added). */
+  inputType?: IoType;
+  /** int8 only: type of the model output; default float32 (a DEQUANTIZE op is added). */
+  outputType?: IoType;
+}
+
+/** Which inputs of an op are weights (quantized per channel along `axis`) and which is the bias. */
+const WEIGHT_INPUTS: Partial<Record<BuiltinOpName, { weight: number; axis: number; bias: number }>> = {
+  CONV_2D: { weight: 1, axis: 0, bias: 2 },
+  DEPTHWISE_CONV_2D: { weight: 1, axis: 3, bias: 2 },
+  // Per-tensor: per-channel FULLY_CONNECTED needs newer kernels than the runtime ships.
+  FULLY_CONNECTED: { weight: 1, axis: -1, bias: 2 },
+};
+
+/**
+ * int8 op rules: kernel version and how the output's quantization is chosen.
+ * `same`: copies the input's parameters (data-movement ops and max, whose kernels require it);
+ * `fixed`: the kernel's fixed output range; `calibrated`: the observed range.
+ */
+const INT8_RULES: Partial<
+  Record<
+    BuiltinOpName,
+    { version: number; output: 'calibrated' | 'same' | { scale: number; zeroPoint: number } }
+  >
+> = {
+  CONV_2D: { version: 3, output: 'calibrated' },
+  DEPTHWISE_CONV_2D: { version: 3, output: 'calibrated' },
+  FULLY_CONNECTED: { version: 4, output: 'calibrated' },
+  ADD: { version: 2, output: 'calibrated' },
+  MUL: { version: 2, output: 'calibrated' },
+  MEAN: { version: 2, output: 'calibrated' },
+  RELU: { version: 2, output: 'calibrated' },
+  RELU6: { version: 2, output: 'calibrated' },
+  LOGISTIC: { version: 2, output: { scale: 1 / 256, zeroPoint: -128 } },
+  SOFTMAX: { version: 2, output: { scale: 1 / 256, zeroPoint: -128 } },
+  RESHAPE: { version: 1, output: 'same' },
+  GATHER: { version: 2, output: 'same' },
+  TILE: { version: 2, output: 'same' },
+  CONCATENATION: { version: 2, output: 'same' },
+  REDUCE_MAX: { version: 2, output: 'same' },
+  MAXIMUM: { version: 2, output: 'same' },
+};
+
+function floats(t: GraphTensor): Float32Array {
+  const d = t.data as Uint8Array;
+  return new Float32Array(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength));
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+/** float32 -> IEEE half bits, round to nearest even. */
+export function toHalf(v: number): number {
+  f32[0] = v;
+  const x = u32[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    const half = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const mid = 1 << (shift - 1);
+    return sign | (half + (rem > mid || (rem === mid && half & 1) ? 1 : 0));
+  }
+  const half = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  return sign | (half + (rem > 0x1000 || (rem === 0x1000 && half & 1) ? 1 : 0));
+}
+
+function cloneGraph(g: Graph): Graph {
+  return {
+    tensors: g.tensors.map((t) => ({ ...t })),
+    ops: g.ops.map((o) => ({ ...o, inputs: [...o.inputs], outputs: [...o.outputs] })),
+    inputs: [...g.inputs],
+    outputs: [...g.outputs],
+    description: g.description,
+  };
+}
+
+/** Replaces constant input `slot` of `op` by a stored copy expanded by DEQUANTIZE. */
+function dequantized(g: Graph, newOps: GraphOp[], op: GraphOp, slot: number, stored: GraphTensor): void {
+  const orig = g.tensors[op.inputs[slot]];
+  g.tensors.push(stored);
+  const src = g.tensors.length - 1;
+  g.tensors.push({ name: `${orig.name}/dequantized`, shape: orig.shape, type: 'FLOAT32' });
+  const out = g.tensors.length - 1;
+  newOps.push({
+    op: 'DEQUANTIZE',
+    inputs: [src],
+    outputs: [out],
+    version: 2,
+    options: { kind: 'DequantizeOptions', values: {} },
+  });
+  op.inputs[slot] = out;
+}
+
+/** Symmetric int8 per-channel (axis >= 0) or per-tensor (axis -1) quantization of a float array. */
+export function quantizeSymmetric(
+  values: Float32Array,
+  shape: number[],
+  axis: number,
+): { q: Int8Array; scale: number[] } {
+  const channels = axis < 0 ? 1 : shape[axis];
+  const inner = axis < 0 ? 1 : shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const chOf = (i: number) => (axis < 0 ? 0 : Math.floor(i / inner) % channels);
+  const maxAbs = new Float64Array(channels);
+  values.forEach((v, i) => {
+    const c = chOf(i);
+    maxAbs[c] = Math.max(maxAbs[c], Math.abs(v));
+  });
+  const scale = Array.from(maxAbs, (m) => (m > 0 ? m / 127 : 1e-8));
+  const q = new Int8Array(values.length);
+  values.forEach((v, i) => {
+    q[i] = Math.max(-127, Math.min(127, Math.round(v / scale[chOf(i)])));
+  });
+  return { q, scale };
+}
+
+function storedWeights(mode: 'fp16' | 'dynamic', t: GraphTensor, axis: number): GraphTensor {
+  const v = floats(t);
+  if (mode === 'fp16')
+    return {
+      name: `${t.name}/fp16`,
+      shape: t.shape,
+      type: 'FLOAT16',
+      data: bytesOf(Uint16Array.from(v, toHalf)),
+    };
+  const { q, scale } = quantizeSymmetric(v, t.shape, axis);
+  return {
+    name: `${t.name}/int8`,
+    shape: t.shape,
+    type: 'INT8',
+    data: bytesOf(q),
+    quant: { scale, zeroPoint: scale.map(() => 0), dimension: Math.max(0, axis) },
+  };
+}
+
+function weightOnly(g0: Graph, mode: 'fp16' | 'dynamic'): Graph {
+  const g = cloneGraph(g0);
+  const ops: GraphOp[] = [];
+  for (const op of g.ops) {
+    const w = WEIGHT_INPUTS[op.op];
+    if (w) {
+      const wt = g.tensors[op.inputs[w.weight]];
+      if (wt.data && wt.type === 'FLOAT32')
+        dequantized(g, ops, op, w.weight, storedWeights(mode, wt, w.axis));
+      const bt = op.inputs[w.bias] >= 0 ? g.tensors[op.inputs[w.bias]] : undefined;
+      // Biases are tiny and precision-critical: float16 in fp16 mode, float32 otherwise.
+      if (mode === 'fp16' && bt?.data && bt.type === 'FLOAT32')
+        dequantized(g, ops, op, w.bias, storedWeights('fp16', bt, -1));
+    }
+    ops.push(op);
+  }
+  g.ops = ops;
+  return dropUnused(g);
+}
+
+/** Removes tensors no op or graph edge refers to (the float originals of replaced weights). */
+function dropUnused(g: Graph): Graph {
+  const used = new Set<number>([...g.inputs, ...g.outputs]);
+  for (const o of g.ops) for (const t of [...o.inputs, ...o.outputs]) if (t >= 0) used.add(t);
+  const remap = new Map<number, number>();
+  const tensors: GraphTensor[] = [];
+  g.tensors.forEach((t, i) => {
+    if (used.has(i)) remap.set(i, tensors.push(t) - 1);
+  });
+  const m = (i: number) => (i < 0 ? i : (remap.get(i) as number));
+  return {
+    ...g,
+    tensors,
+    ops: g.ops.map((o) => ({ ...o, inputs: o.inputs.map(m), outputs: o.outputs.map(m) })),
+    inputs: g.inputs.map(m),
+    outputs: g.outputs.map(m),
+  };
+}
+
+/**
+ * The float graph with every activation tensor as an extra output, for calibration. Output i of the
+ * returned graph is tensor `tensors[i]` of the original graph.
+ * @example
+ * const { graph, tensors } = calibrationGraph(floatGraph);
+ */
+export function calibrationGraph(g: Graph): { graph: Graph; tensors: number[] } {
+  const tensors = g.tensors.map((t, i) => (t.data || g.inputs.includes(i) ? -1 : i)).filter((i) => i >= 0);
+  return { graph: { ...g, outputs: tensors }, tensors };
+}
+
+/** Asymmetric int8 parameters covering [min, max] (widened to include 0, as the kernels need). */
+export function int8Params(min: number, max: number): { scale: number; zeroPoint: number } {
+  const lo = Math.min(0, min);
+  const hi = Math.max(0, max);
+  const scale = hi - lo > 0 ? (hi - lo) / 255 : 1e-6;
+  const zeroPoint = Math.max(-128, Math.min(127, Math.round(-128 - lo / scale)));
+  return { scale, zeroPoint };
+}
+
+function quantOf(p: { scale: number; zeroPoint: number }): Quantization {
+  return { scale: [p.scale], zeroPoint: [p.zeroPoint] };
+}
+
+function fullInt8(g0: Graph, o: QuantizeOptions): Graph {
+  const ranges = o.ranges;
+  if (!ranges)
+    throw new ConfigError({
+      field: 'calib',
+      expected: 'calibration ranges for int8 (a representative dataset)',
+      received: undefined,
+    });
+  const g = cloneGraph(g0);
+  const params = new Map<number, { scale: number; zeroPoint: number }>();
+  const ops: GraphOp[] = [];
+  const inputType = o.inputType ?? 'float32';
+  const outputType = o.outputType ?? 'float32';
+
+  // Graph input: quantized from its observed range.
+  const inIdx = g.inputs[0];
+  const inRange = ranges.get(inIdx) ?? { min: 0, max: 1 };
+  const inP = int8Params(inRange.min, inRange.max);
+  params.set(inIdx, inP);
+  const inT = g.tensors[inIdx];
+  g.tensors[inIdx] = { ...inT, type: 'INT8', quant: quantOf(inP) };
+  if (inputType !== 'int8') {
+    const ext: GraphTensor =
+      inputType === 'float32'
+        ? { name: `${inT.name}/float`, shape: inT.shape, type: 'FLOAT32' }
+        : {
+            name: `${inT.name}/uint8`,
+            shape: inT.shape,
+            type: 'UINT8',
+            quant: quantOf({ scale: inP.scale, zeroPoint: inP.zeroPoint + 128 }),
+          };
+    const e = g.tensors.push(ext) - 1;
+    ops.push({
+      op: 'QUANTIZE',
+      inputs: [e],
+      outputs: [inIdx],
+      version: inputType === 'float32' ? 2 : 2,
+      options: { kind: 'QuantizeOptions', values: {} },
+    });
+    g.inputs = [e];
+  }
+
+  for (const op of g.ops) {
+    const rule = INT8_RULES[op.op];
+    if (!rule) {
+      throw new ModelError({
+        field: `op ${op.op} (${g.tensors[op.outputs[0]].name})`,
+        expected: `an op with an int8 rule (${Object.keys(INT8_RULES).join(', ')})`,
+        received: op.op,
+      });
+    }
+    const w = WEIGHT_INPUTS[op.op];
+    const x = op.inputs[0];
+    const sIn = params.get(x)?.scale;
+    if (sIn === undefined)
+      throw new ModelError({
+        field: `tensor ${g.tensors[x].name}`,
+        expected: 'quantized before its consumer',
+        received: 'none',
+      });
+    op.inputs.forEach((ti, slot) => {
+      if (ti < 0) return;
+      const t = g.tensors[ti];
+      if (!t.data || t.type !== 'FLOAT32') return;
+      const v = floats(t);
+      if (w && slot === w.weight) {
+        const { q, scale } = quantizeSymmetric(v, t.shape, w.axis);
+        g.tensors[ti] = {
+          ...t,
+          type: 'INT8',
+          data: bytesOf(q),
+          quant: { scale, zeroPoint: scale.map(() => 0), dimension: Math.max(0, w.axis) },
+        };
+        params.set(ti, { scale: scale[0], zeroPoint: 0 });
+      } else if (w && slot === w.bias) {
+        const ws = g.tensors[op.inputs[w.weight]].quant?.scale ?? [1];
+        const scale = Array.from(v, (_, c) => sIn * ws[ws.length === 1 ? 0 : c]);
+        const q = Int32Array.from(v, (b, c) => Math.round(b / scale[c]));
+        g.tensors[ti] = {
+          ...t,
+          type: 'INT32',
+          data: bytesOf(q),
+          quant: { scale, zeroPoint: scale.map(() => 0), dimension: 0 },
+        };
+      } else if (op.op === 'MUL' || op.op === 'ADD') {
+        // Constant operands (standalone BatchNorm) get their own per-tensor range.
+        let lo = 0;
+        let hi = 0;
+        for (const a of v) {
+          lo = Math.min(lo, a);
+          hi = Math.max(hi, a);
+        }
+        const p = int8Params(lo, hi);
+        const q = Int8Array.from(v, (a) =>
+          Math.max(-128, Math.min(127, Math.round(a / p.scale) + p.zeroPoint)),
+        );
+        g.tensors[ti] = { ...t, type: 'INT8', data: bytesOf(q), quant: quantOf(p) };
+        params.set(ti, p);
+      }
+    });
+    for (const out of op.outputs) {
+      let p: { scale: number; zeroPoint: number };
+      if (rule.output === 'same') p = params.get(x) as { scale: number; zeroPoint: number };
+      else if (rule.output === 'calibrated') {
+        const r = ranges.get(out);
+        if (!r)
+          throw new ModelError({
+            field: `tensor ${g.tensors[out].name}`,
+            expected: 'a calibrated range',
+            received: 'none',
+          });
+        p = int8Params(r.min, r.max);
+      } else p = rule.output;
+      params.set(out, p);
+      g.tensors[out] = { ...g.tensors[out], type: 'INT8', quant: quantOf(p) };
+    }
+    op.version = rule.version;
+    ops.push(op);
+  }
+
+  // Graph output.
+  const outIdx = g.outputs[0];
+  if (outputType !== 'int8') {
+    const oT = g.tensors[outIdx];
+    const oP = params.get(outIdx) as { scale: number; zeroPoint: number };
+    const ext: GraphTensor =
+      outputType === 'float32'
+        ? { name: `${oT.name}/float`, shape: oT.shape, type: 'FLOAT32' }
+        : {
+            name: `${oT.name}/uint8`,
+            shape: oT.shape,
+            type: 'UINT8',
+            quant: quantOf({ scale: oP.scale, zeroPoint: oP.zeroPoint + 128 }),
+          };
+    const e = g.tensors.push(ext) - 1;
+    ops.push(
+      outputType === 'float32'
+        ? {
+            op: 'DEQUANTIZE',
+            inputs: [outIdx],
+            outputs: [e],
+            version: 2,
+            options: { kind: 'DequantizeOptions', values: {} },
+          }
+        : {
+            op: 'QUANTIZE',
+            inputs: [outIdx],
+            outputs: [e],
+            version: 2,
+            options: { kind: 'QuantizeOptions', values: {} },
+          },
+    );
+    g.outputs = [e];
+  }
+  g.ops = ops;
+  return g;
+}
+
+/** The quantization rules table: mode -> graph rewrite. */
+export const QUANTIZERS: Record<QuantizeMode, (g: Graph, o: QuantizeOptions) => Graph> = {
+  fp32: (g) => g,
+  fp16: (g) => weightOnly(g, 'fp16'),
+  dynamic: (g) => weightOnly(g, 'dynamic'),
+  int8: fullInt8,
+};
+
+/**
+ * Applies a quantization mode to a float32 graph.
+ * @example
+ * const q = quantizeGraph(floatGraph, 'int8', { ranges, inputType: 'uint8' });
+ */
+export function quantizeGraph(g: Graph, mode: QuantizeMode, o: QuantizeOptions = {}): Graph {
+  const f = QUANTIZERS[mode];
+  if (!f) throw new ConfigError({ field: 'quantize', expected: QUANTIZE_MODES.join(' | '), received: mode });
+  for (const [k, v] of [
+    ['inputType', o.inputType],
+    ['outputType', o.outputType],
+  ] as const) {
+    if (v !== undefined && !['float32', 'int8', 'uint8'].includes(v)) {
+      throw new ConfigError({ field: k, expected: 'float32 | int8 | uint8', received: v });
+    }
+  }
+  return f(g, o);
+}

@@ -1,0 +1,130 @@
+/**
+ * Full-integer int8 on small trained models (EfficientNet-B0 baseline and DMP, width 0.25, depth
+ * 0.34, Fashion-MNIST 28x28; test/fixtures/int8, made by scripts/make-int8-fixtures.ts), through
+ * the real TFLite runtime: top-1 agreement with the float model >= 99%, accuracy drop <= 1 point,
+ * per-channel int8 weights with zero point 0, int32 biases with scale s_in * s_w[c], float / int8 /
+ * uint8 input and output, and the max-drop gate.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { convertModel, VerificationError, type Samples } from '../converter/convert.js';
+import { readTflite } from '../converter/tflite/reader.js';
+import { loadTfliteModel } from '../device/tflite-runtime.js';
+import { loadData } from '../sdk/data/index.js';
+import { sampleInputs } from '../sdk/data/pipeline.js';
+import { defaultPreprocess } from '../sdk/preprocess.js';
+import { loadModel } from '../sdk/models/io.js';
+import { ConfigError } from '../sdk/errors.js';
+
+let evalSet: Samples;
+let calib: Samples;
+const models: Record<string, tf.LayersModel> = {};
+
+before(async () => {
+  await tf.setBackend('cpu');
+  const data = await loadData('fashion-mnist');
+  const pp = defaultPreprocess([28, 28], 1);
+  const ev = await sampleInputs(data.val, pp, 300, 1);
+  const cb = await sampleInputs(data.train, pp, 200, 2);
+  evalSet = { x: tf.tensor4d(ev.x, [ev.size, 28, 28, 1]), labels: ev.y };
+  calib = { x: tf.tensor4d(cb.x, [cb.size, 28, 28, 1]) };
+  for (const v of ['baseline', 'dmp']) models[v] = await loadModel(`test/fixtures/int8/${v}`);
+});
+after(() => {
+  evalSet.x.dispose();
+  calib.x.dispose();
+});
+
+describe('int8 full integer', () => {
+  for (const variant of ['baseline', 'dmp']) {
+    it(`${variant}: >= 99% top-1 agreement, <= 1 point accuracy drop, 3-4x smaller`, async () => {
+      const m = models[variant];
+      const fp32 = await convertModel(m, { quantize: 'fp32', eval: evalSet });
+      const { tflite, report } = await convertModel(m, {
+        quantize: 'int8',
+        calib,
+        eval: evalSet,
+        labels: [...'0123456789'],
+      });
+      assert.ok(report.top1Agreement >= 0.99, `agreement ${report.top1Agreement}`);
+      assert.ok(report.accuracy && report.accuracy.float > 60, `float accuracy ${report.accuracy?.float}`);
+      assert.ok(report.accuracy.drop <= 1, `drop ${report.accuracy.drop}`);
+      assert.equal(report.passed, true);
+      assert.equal(report.perClass?.length, 10);
+      assert.equal(
+        report.perClass?.reduce((a, c) => a + c.n, 0),
+        300,
+      );
+      const ratio = tflite.length / fp32.tflite.length;
+      assert.ok(ratio > 0.2 && ratio < 0.45, `int8/fp32 ${ratio}`);
+
+      const g = readTflite(tflite);
+      assert.equal(g.ops[0].op, 'QUANTIZE');
+      assert.equal(g.ops.at(-1)?.op, 'DEQUANTIZE');
+      for (const op of g.ops.filter((o) => o.op === 'CONV_2D' || o.op === 'DEPTHWISE_CONV_2D')) {
+        const [x, w, b] = op.inputs.map((i) => g.tensors[i]);
+        assert.equal(w.type, 'INT8');
+        const axis = op.op === 'CONV_2D' ? 0 : 3;
+        assert.equal(w.quant?.dimension, axis);
+        assert.equal(w.quant?.scale.length, w.shape[axis], 'one scale per output channel');
+        assert.ok(w.quant?.zeroPoint.every((z) => z === 0));
+        assert.equal(b.type, 'INT32');
+        b.quant?.scale.forEach((s, c) => {
+          const want = (x.quant?.scale[0] as number) * (w.quant?.scale[c] as number);
+          assert.ok(Math.abs(s - want) <= 1e-6 * want, `bias scale ${s} vs ${want}`);
+        });
+      }
+      // Every activation is int8 except the float input and output.
+      const floats = g.tensors.filter((t) => t.type === 'FLOAT32');
+      assert.equal(floats.length, 2);
+    });
+  }
+
+  it('uint8 input and int8 output carry their quantization and still agree', async () => {
+    const { tflite, report } = await convertModel(models.dmp, {
+      quantize: 'int8',
+      calib,
+      eval: evalSet,
+      inputType: 'uint8',
+      outputType: 'int8',
+    });
+    assert.ok(report.top1Agreement >= 0.99, `agreement ${report.top1Agreement}`);
+    assert.equal(report.inputType, 'uint8');
+    assert.equal(report.outputType, 'int8');
+    const rt = await loadTfliteModel(tflite);
+    const q = rt.inputs[0].quantization;
+    // Inputs are pixel/255 in [0, 1]: uint8 scale 1/255, zero point 0 maps raw pixels exactly.
+    assert.ok(q && Math.abs(q.scale - 1 / 255) < 1e-9 && q.zeroPoint === 0, JSON.stringify(q));
+    assert.equal(rt.outputs[0].dtype, 'int8');
+    assert.ok(rt.outputs[0].quantization);
+    rt.dispose();
+  });
+
+  it('fails with a VerificationError when accuracy drops more than maxDrop, unless force', async () => {
+    // Calibrating on 2 images clips most activations: the accuracy drop is large.
+    const tiny = { x: calib.x.slice(0, 2) };
+    await assert.rejects(
+      convertModel(models.baseline, { quantize: 'int8', calib: tiny, eval: evalSet, maxDrop: 1 }),
+      (e: unknown) => {
+        assert.ok(e instanceof VerificationError);
+        assert.equal(e.code, 'E_VERIFY');
+        assert.equal(e.field, '--max-drop');
+        assert.ok((e.report.accuracy?.drop ?? 0) > 1);
+        return true;
+      },
+    );
+    const forced = await convertModel(models.baseline, {
+      quantize: 'int8',
+      calib: tiny,
+      eval: evalSet,
+      maxDrop: 1,
+      force: true,
+    });
+    assert.equal(forced.report.passed, false);
+    tiny.x.dispose();
+    await assert.rejects(convertModel(models.dmp, { quantize: 'int8', eval: evalSet }), ConfigError);
+    await assert.rejects(convertModel(models.dmp, { quantize: 'fp8' as never }), ConfigError);
+    await assert.rejects(convertModel(models.dmp, { quantize: 'fp16', inputType: 'int8' }), ConfigError);
+  });
+});

@@ -1,0 +1,33 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { binaryModule, compileSimd } from '../sdk/kernels/simd/build.js';
+import { ROW_KERNELS } from '../sdk/kernels/simd/source.js';
+import { SIMD_WASM_BASE64 } from '../sdk/kernels/simd/binary.js';
+
+// The committed SIMD module is the compilation of its generator (wabt's wat2wasm), and exports
+// every kernel the TypeScript side calls.
+
+test('sdk/kernels/simd/binary.ts is up to date with source.ts', () => {
+  const fresh = binaryModule(compileSimd());
+  const committed = readFileSync(new URL('../sdk/kernels/simd/binary.ts', import.meta.url), 'utf8');
+  assert.equal(committed, fresh, 'run: node --import tsx sdk/kernels/simd/build.ts');
+});
+
+test('the SIMD module validates and exports every kernel', () => {
+  const bytes = Uint8Array.from(Buffer.from(SIMD_WASM_BASE64, 'base64'));
+  const wasm = (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean; Module: any } })
+    .WebAssembly;
+  assert.ok(wasm.validate(bytes));
+  const exports = (wasm.Module.exports(new wasm.Module(bytes)) as { name: string; kind: string }[])
+    .map((e) => e.name)
+    .sort();
+  const expected = [...ROW_KERNELS.map((k) => k.name), 'matmul_nt'].sort();
+  assert.deepEqual(exports, expected);
+  const imports = wasm.Module.imports(new wasm.Module(bytes)) as {
+    module: string;
+    name: string;
+    kind: string;
+  }[];
+  assert.deepEqual(imports, [{ module: 'env', name: 'memory', kind: 'memory' }]);
+});

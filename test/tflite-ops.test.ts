@@ -1,0 +1,204 @@
+/**
+ * Each lowered layer against tfjs, through the real TFLite runtime: the ops emitted (read back from
+ * the written flatbuffer) and the numbers (fp32, max abs difference <= 1e-3 of the output range).
+ */
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import * as tf from '@tensorflow/tfjs';
+import { lowerModel, type LowerOptions } from '../converter/lower.js';
+import { writeTflite } from '../converter/tflite/writer.js';
+import { readTflite } from '../converter/tflite/reader.js';
+import { loadTfliteModel } from '../device/tflite-runtime.js';
+import { ChannelDuplicate, ChannelMaxPool, DropConnect } from '../sdk/layers.js';
+import { ModelError } from '../sdk/errors.js';
+
+type Sym = tf.SymbolicTensor;
+
+before(async () => {
+  await tf.setBackend('cpu');
+});
+
+/** Gives every BatchNormalization non-trivial statistics so folding is actually exercised. */
+function randomizeBn(m: tf.LayersModel): void {
+  for (const l of m.layers) {
+    if (l.getClassName() !== 'BatchNormalization') continue;
+    l.setWeights(
+      l
+        .getWeights()
+        .map((w, i) =>
+          i === 3
+            ? tf.randomUniform(w.shape, 0.5, 1.5, 'float32', 7)
+            : tf.randomUniform(w.shape, -0.5, 0.5, 'float32', 8 + i),
+        ),
+    );
+  }
+}
+
+/** Converts, runs in TFLite on 3 random inputs, compares with tfjs; returns the op names. */
+async function check(build: (x: Sym) => Sym, inShape: number[], opts: LowerOptions = {}): Promise<string[]> {
+  const input = tf.input({ shape: inShape });
+  const model = tf.model({ inputs: input, outputs: build(input) });
+  randomizeBn(model);
+  const bytes = writeTflite(lowerModel(model, opts));
+  const rt = await loadTfliteModel(bytes);
+  try {
+    for (let s = 0; s < 3; s++) {
+      const x = tf.randomUniform([1, ...inShape], -2, 2, 'float32', s + 1);
+      const ref = (model.predict(x) as tf.Tensor).dataSync() as Float32Array;
+      const [got] = rt.infer([x.dataSync() as Float32Array]);
+      assert.equal(got.length, ref.length);
+      let maxDiff = 0;
+      let lo = Infinity;
+      let hi = -Infinity;
+      ref.forEach((r, i) => {
+        maxDiff = Math.max(maxDiff, Math.abs(r - got[i]));
+        lo = Math.min(lo, r);
+        hi = Math.max(hi, r);
+      });
+      assert.ok(maxDiff <= 1e-3 * Math.max(hi - lo, 1e-3), `max diff ${maxDiff} vs range ${hi - lo}`);
+    }
+  } finally {
+    rt.dispose();
+  }
+  return readTflite(bytes).ops.map((o) => o.op);
+}
+
+const conv = (o: Partial<tf.layers.Layer['getConfig']> & Record<string, unknown>) =>
+  tf.layers.conv2d(o as never);
+
+describe('lowering: one layer type at a time', () => {
+  it('Conv2D + BatchNormalization folds into one CONV_2D (stride 2, same padding)', async () => {
+    const ops = await check(
+      (x) =>
+        tf.layers
+          .batchNormalization()
+          .apply(
+            conv({ filters: 8, kernelSize: 3, strides: 2, padding: 'same', useBias: false }).apply(x),
+          ) as Sym,
+      [9, 9, 3],
+    );
+    assert.deepEqual(ops, ['CONV_2D']);
+  });
+
+  it('Conv2D with bias and fused relu6, and with swish (LOGISTIC + MUL)', async () => {
+    assert.deepEqual(
+      await check((x) => conv({ filters: 4, kernelSize: 1, activation: 'relu6' }).apply(x) as Sym, [4, 4, 6]),
+      ['CONV_2D'],
+    );
+    assert.deepEqual(
+      await check((x) => conv({ filters: 4, kernelSize: 1, activation: 'swish' }).apply(x) as Sym, [4, 4, 6]),
+      ['CONV_2D', 'LOGISTIC', 'MUL'],
+    );
+  });
+
+  it('DepthwiseConv2D + BatchNormalization folds into DEPTHWISE_CONV_2D (also depth multiplier 2)', async () => {
+    const dw = (m: number, s: number) => (x: Sym) =>
+      tf.layers.batchNormalization().apply(
+        tf.layers
+          .depthwiseConv2d({
+            kernelSize: 5,
+            strides: s,
+            depthMultiplier: m,
+            padding: 'same',
+            useBias: false,
+          })
+          .apply(x),
+      ) as Sym;
+    assert.deepEqual(await check(dw(1, 1), [8, 8, 6]), ['DEPTHWISE_CONV_2D']);
+    assert.deepEqual(await check(dw(2, 2), [7, 7, 3]), ['DEPTHWISE_CONV_2D']);
+  });
+
+  it('Activation swish / relu6 / sigmoid / softmax and a standalone BatchNormalization', async () => {
+    const act = (a: string) => (x: Sym) => tf.layers.activation({ activation: a as never }).apply(x) as Sym;
+    assert.deepEqual(await check(act('swish'), [3, 3, 4]), ['LOGISTIC', 'MUL']);
+    assert.deepEqual(await check(act('relu6'), [3, 3, 4]), ['RELU6']);
+    assert.deepEqual(await check(act('sigmoid'), [3, 3, 4]), ['LOGISTIC']);
+    assert.deepEqual(await check(act('softmax'), [10]), ['SOFTMAX']);
+    assert.deepEqual(await check((x) => tf.layers.batchNormalization().apply(x) as Sym, [3, 3, 4]), [
+      'MUL',
+      'ADD',
+    ]);
+  });
+
+  it('squeeze-and-excitation: MEAN, RESHAPE, 1x1 convs, LOGISTIC, MUL', async () => {
+    const ops = await check(
+      (x) => {
+        let s = tf.layers.globalAveragePooling2d({}).apply(x) as Sym;
+        s = tf.layers.reshape({ targetShape: [1, 1, 8] }).apply(s) as Sym;
+        s = conv({ filters: 2, kernelSize: 1, activation: 'swish' }).apply(s) as Sym;
+        s = conv({ filters: 8, kernelSize: 1, activation: 'sigmoid' }).apply(s) as Sym;
+        return tf.layers.multiply().apply([x, s]) as Sym;
+      },
+      [5, 5, 8],
+    );
+    assert.deepEqual(ops, ['MEAN', 'RESHAPE', 'CONV_2D', 'LOGISTIC', 'MUL', 'CONV_2D', 'LOGISTIC', 'MUL']);
+  });
+
+  it('Add, GlobalAveragePooling2D, Dropout / DropConnect (identity), Dense (+ softmax, + optional SOFTMAX)', async () => {
+    const head = (x: Sym) => {
+      const y = new DropConnect({ rate: 0.3 }).apply(
+        conv({ filters: 6, kernelSize: 3, padding: 'same' }).apply(x) as Sym,
+      ) as Sym;
+      let z = tf.layers.add().apply([x, y]) as Sym;
+      z = tf.layers.globalAveragePooling2d({}).apply(z) as Sym;
+      z = tf.layers.dropout({ rate: 0.5 }).apply(z) as Sym;
+      return tf.layers.dense({ units: 5 }).apply(z) as Sym;
+    };
+    assert.deepEqual(await check(head, [4, 4, 6]), ['CONV_2D', 'ADD', 'MEAN', 'FULLY_CONNECTED']);
+    // softmax: true appends SOFTMAX after the logits (its numbers are checked with the Dense below).
+    const input = tf.input({ shape: [4, 4, 6] });
+    const g = lowerModel(tf.model({ inputs: input, outputs: head(input) }), { softmax: true });
+    assert.equal(g.ops.at(-1)?.op, 'SOFTMAX');
+    assert.equal(g.outputs[0], g.ops.at(-1)?.outputs[0]);
+    assert.deepEqual(
+      await check((x) => tf.layers.dense({ units: 3, activation: 'softmax' }).apply(x) as Sym, [7]),
+      ['FULLY_CONNECTED', 'SOFTMAX'],
+    );
+  });
+
+  for (const order of ['interleave', 'tile'] as const) {
+    for (const duplicate of ['gather', 'tile', 'concat'] as const) {
+      it(`ChannelDuplicate (${order}) as ${duplicate}`, async () => {
+        const ops = await check((x) => new ChannelDuplicate({ t: 3, order }).apply(x) as Sym, [3, 3, 4], {
+          duplicate,
+        });
+        assert.ok(
+          ops.includes(duplicate === 'concat' ? 'CONCATENATION' : duplicate.toUpperCase()),
+          ops.join(),
+        );
+      });
+    }
+    for (const maxpool of ['reduce_max', 'maximum'] as const) {
+      it(`ChannelMaxPool (${order}) as ${maxpool}`, async () => {
+        const ops = await check((x) => new ChannelMaxPool({ t: 3, order }).apply(x) as Sym, [3, 3, 12], {
+          maxpool,
+        });
+        assert.ok(ops.includes(maxpool.toUpperCase()), ops.join());
+      });
+    }
+    it(`ChannelDuplicate -> per-copy depthwise -> ChannelMaxPool (${order}) matches tfjs`, async () => {
+      await check(
+        (x) => {
+          const d = new ChannelDuplicate({ t: 4, order }).apply(x) as Sym;
+          const y = tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same' }).apply(d) as Sym;
+          return new ChannelMaxPool({ t: 4, order }).apply(y) as Sym;
+        },
+        [5, 5, 3],
+      );
+    });
+  }
+
+  it('a layer with no mapping is a ModelError naming the layer', async () => {
+    const input = tf.input({ shape: [4, 4, 2] });
+    const out = tf.layers.maxPooling2d({ poolSize: 2, name: 'my_pool' }).apply(input) as Sym;
+    const model = tf.model({ inputs: input, outputs: out });
+    assert.throws(
+      () => lowerModel(model),
+      (e: unknown) => e instanceof ModelError && e.field === 'layer my_pool' && e.received === 'MaxPooling2D',
+    );
+    assert.throws(
+      () => lowerModel(model, { duplicate: 'nope' as never }),
+      (e: unknown) => e instanceof Error && /duplicate/.test((e as ModelError).field),
+    );
+  });
+});
