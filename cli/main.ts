@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   broker: () => import('./commands/broker.js'),
   classify: () => import('./commands/classify.js'),
   run: () => import('./commands/run.js'),
+  demo: () => import('./commands/demo.js'),
 };
 
 function help(): string {

@@ -61,4 +61,10 @@ export {
 } from './quantize.js';
 export { writeTflite } from './tflite/writer.js';
 export { readTflite, type ReadModel } from './tflite/reader.js';
-export { GraphBuilder, type Graph, type GraphOp, type GraphTensor, type Quantization } from './tflite/graph.js';
+export {
+  GraphBuilder,
+  type Graph,
+  type GraphOp,
+  type GraphTensor,
+  type Quantization,
+} from './tflite/graph.js';

@@ -6,7 +6,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { ConfigError, ModelError } from '../sdk/errors.js';
-import { GraphBuilder, bytesOf, type Graph } from './tflite/graph.js';
+import { GraphBuilder, bytesOf, dropUnused, type Graph } from './tflite/graph.js';
 import { Activation, Padding } from './tflite/schema.js';
 
 /** Op sequences for ChannelDuplicate (see docs/converter.md for the measurement). */
@@ -604,7 +604,36 @@ export function lowerModel(model: tf.LayersModel, opts: LowerOptions = {}): Grap
   if (opts.softmax) out = ACTIVATIONS.softmax(ctx, out, 'softmax');
   ctx.g.graph.outputs.push(out);
   ctx.g.graph.description = `edge-dmp: ${model.name}`;
-  return ctx.g.graph;
+  return fuseActivations(ctx.g.graph);
+}
+
+/** Ops whose `fused_activation_function` can absorb a following RELU / RELU6. */
+const FUSES_INTO = new Set(['CONV_2D', 'DEPTHWISE_CONV_2D', 'FULLY_CONNECTED', 'ADD', 'MUL']);
+
+/**
+ * Folds a RELU / RELU6 into the op before it when that op's output feeds only the activation
+ * (conv -> BN (folded) -> relu6 becomes one CONV_2D, as in MobileNetV2).
+ */
+function fuseActivations(g: Graph): Graph {
+  const uses = new Map<number, number>();
+  for (const o of g.ops) for (const t of o.inputs) uses.set(t, (uses.get(t) ?? 0) + 1);
+  const producer = new Map<number, (typeof g.ops)[number]>();
+  for (const o of g.ops) for (const t of o.outputs) producer.set(t, o);
+  const drop = new Set<(typeof g.ops)[number]>();
+  for (const o of g.ops) {
+    if (o.op !== 'RELU' && o.op !== 'RELU6') continue;
+    const t = o.inputs[0];
+    const p = producer.get(t);
+    const opts = p?.options?.values;
+    if (!p || !opts || !FUSES_INTO.has(p.op) || opts.fused_activation_function !== Activation.NONE) continue;
+    if (uses.get(t) !== 1 || g.outputs.includes(t)) continue;
+    opts.fused_activation_function = o.op === 'RELU' ? Activation.RELU : Activation.RELU6;
+    p.outputs = [o.outputs[0]];
+    producer.set(o.outputs[0], p);
+    drop.add(o);
+  }
+  g.ops = g.ops.filter((o) => !drop.has(o));
+  return dropUnused(g);
 }
 
 /** Re-exported for tests that build graphs by hand. */

@@ -240,7 +240,8 @@ const SHARP_ERRORS: [RegExp, FrameErrorCode][] = [
   [/pixel limit/i, 'E_FRAME_TOO_LARGE'],
   [/buffer is empty/i, 'E_FRAME_EMPTY'],
   [/unsupported image format/i, 'E_FRAME_FORMAT'],
-  [/premature end|truncat|read error|unexpected end|not enough data/i, 'E_FRAME_TRUNCATED'],
+  // Not "Corrupt JPEG data: premature end of data segment": that is damaged data (E_FRAME_CORRUPT).
+  [/premature end of JPEG|truncat|read error|unexpected end|not enough data/i, 'E_FRAME_TRUNCATED'],
 ];
 
 function sharpError(e: unknown, field: string): FrameError {

@@ -14,6 +14,14 @@ import { COLOUR_LABELS, tinyModel } from './helpers/device-models.js';
 const dir = mkdtempSync(join(tmpdir(), 'edmp-bad-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
+/** A deterministic 160x120 noise image (sharp's own noise is random, and so would be the corruption). */
+function noiseImage(): sharp.Sharp {
+  let s = 99;
+  const px = Buffer.alloc(160 * 120 * 3);
+  for (let i = 0; i < px.length; i++) px[i] = (s = (s * 1103515245 + 12345) % 2 ** 31) >> 23;
+  return sharp(px, { raw: { width: 160, height: 120, channels: 3 } });
+}
+
 /** CRC-32 (PNG chunks), so a crafted header passes libpng's checks and reaches the size limit. */
 function crc32(buf: Uint8Array): number {
   let c = ~0;
@@ -43,15 +51,7 @@ test('bad-frame corpus: every case has its code and a reason; good frames still 
     model: tinyModel({ kind: 'colour', size: [8, 8] }),
     labels: COLOUR_LABELS,
   });
-  const noise = sharp({
-    create: {
-      width: 160,
-      height: 120,
-      channels: 3,
-      background: '#000',
-      noise: { type: 'gaussian', mean: 128, sigma: 40 },
-    },
-  });
+  const noise = noiseImage();
   const jpeg = await noise.clone().jpeg().toBuffer();
   const png = await noise.clone().png().toBuffer();
   const gif = await noise.clone().gif().toBuffer();
@@ -150,17 +150,7 @@ test('limits are configurable: byte and pixel caps, and failOn', async () => {
   assert.match(!g.ok ? g.reason : '', /at most 100 bytes/);
   bytes.dispose();
   // failOn 'truncated' accepts damaged entropy data that the default 'warning' refuses.
-  const noise = await sharp({
-    create: {
-      width: 160,
-      height: 120,
-      channels: 3,
-      background: '#000',
-      noise: { type: 'gaussian', mean: 128, sigma: 40 },
-    },
-  })
-    .jpeg()
-    .toBuffer();
+  const noise = await noiseImage().jpeg().toBuffer();
   for (let i = 1000; i < noise.length - 10; i += 97) noise[i] ^= 0x5a;
   const lenient = await createClassifier({ model, labels: COLOUR_LABELS, limits: { failOn: 'truncated' } });
   assert.equal((await lenient.tryClassify(noise)).ok, true);

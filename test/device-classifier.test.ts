@@ -247,7 +247,7 @@ test('configuration errors name the field, the expectation and what came', async
       /\[1,16,16,3\]/,
     ],
     [
-      { model, labels: COLOUR_LABELS, preprocessing: { ...defaultPreprocess([8, 8], 3), mean: [0] } },
+      { model, labels: COLOUR_LABELS, preprocessing: { ...defaultPreprocess([8, 8], 3), mean: [0, 0] } },
       'preprocessing.mean',
       /3 finite/,
     ],

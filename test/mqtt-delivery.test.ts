@@ -10,6 +10,7 @@ import type { ResultPayload } from '../device/payload.js';
 import {
   cleanup,
   fakeResult,
+  gate,
   range,
   spawnDevice,
   startMosquitto,
@@ -172,6 +173,71 @@ test('broker stopped mid-stream and restarted: every seq 1..N delivered once, in
   assert.ok(downAt < N, 'the broker went away mid-stream');
   assert.deepEqual(got, range(N));
   await sub.close();
+  await d.kill('SIGTERM');
+  await b2.stop();
+});
+
+test('mosquitto SIGKILLed mid-stream (no persistence): all it had not acknowledged arrives once, in order', async (t) => {
+  const N = 150;
+  const b = await mosquitto();
+  const url = `mqtt://127.0.0.1:${b.port}`;
+  // The device reaches the broker through a gate, so it comes back only after the subscriber has.
+  const g = await gate(b.port);
+  subs.push(g);
+  const outboxDir = tempDir('outbox');
+  dirs.push(outboxDir);
+  const got: number[] = [];
+  const sub = subscribeResults({ url, deviceId: 'k9', reconnectPeriodMs: 100, reorderMs: 500 }, (r) =>
+    got.push(r.seq),
+  );
+  subs.push(sub);
+  let subscribed = 0;
+  sub.onSubscribed(() => subscribed++);
+  await sub.ready;
+
+  const d = device({ url: `mqtt://127.0.0.1:${g.port}`, deviceId: 'k9', outboxDir });
+  await d.waitFor((e) => e.event === 'connect', 'connect');
+  d.send({ cmd: 'stream', n: N, intervalMs: 8 });
+  await until('40 delivered', () => got.length >= 40);
+  g.open = false;
+  await b.stop('SIGKILL');
+  await d.waitFor((e) => e.event === 'offline', 'offline');
+  // PUBACKs the dead broker sent are the 'published' events before 'offline' (stdout keeps order).
+  const offlineAt = d.events.findIndex((e) => e.event === 'offline');
+  const ackedByDead = Math.max(
+    0,
+    ...d.events.slice(0, offlineAt).flatMap((e) => (e.event === 'published' ? [Number(e.seq)] : [])),
+  );
+  const lastBefore = Number(d.events.filter((e) => e.event === 'reported').at(-1)?.frameId ?? 0);
+  await d.waitFor(
+    (e) => e.event === 'reported' && Number(e.frameId) >= lastBefore + 10,
+    '10 reported offline',
+  );
+
+  const b2 = await mosquitto({ port: b.port });
+  await until('subscriber back', () => subscribed >= 2);
+  g.open = true;
+  await d.waitFor((e) => e.event === 'streamed', 'stream finished', 30_000);
+  await d.waitFor((e) => e.event === 'published' && e.seq === N, `published ${N}`, 30_000);
+  await until(`seq ${N} delivered (${JSON.stringify(sub.stats)})`, () => got.at(-1) === N, 30_000);
+
+  assert.ok(ackedByDead >= 1 && ackedByDead < N);
+  assert.ok(
+    got.every((s, i) => i === 0 || s > got[i - 1]),
+    'strictly increasing: no duplicates, no reordering',
+  );
+  // Everything the killed broker had not acknowledged came through the outbox, exactly once.
+  assert.deepEqual(
+    got.filter((s) => s > ackedByDead),
+    range(N - ackedByDead, ackedByDead + 1),
+  );
+  // Anything missing was acknowledged by the broker that died with it.
+  const missing = range(N).filter((s) => !got.includes(s));
+  assert.ok(
+    missing.every((s) => s <= ackedByDead),
+    `missing ${missing}`,
+  );
+  t.diagnostic(`acknowledged by the killed broker: 1..${ackedByDead}; lost with it: ${missing.length}`);
   await d.kill('SIGTERM');
   await b2.stop();
 });

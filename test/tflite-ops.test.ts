@@ -112,6 +112,14 @@ describe('lowering: one layer type at a time', () => {
     const act = (a: string) => (x: Sym) => tf.layers.activation({ activation: a as never }).apply(x) as Sym;
     assert.deepEqual(await check(act('swish'), [3, 3, 4]), ['LOGISTIC', 'MUL']);
     assert.deepEqual(await check(act('relu6'), [3, 3, 4]), ['RELU6']);
+    // conv -> BN (folded) -> relu6 becomes one CONV_2D with a fused RELU6 (MobileNetV2's pattern).
+    const convBnRelu6 = (x: Sym) =>
+      act('relu6')(
+        tf.layers
+          .batchNormalization()
+          .apply(conv({ filters: 4, kernelSize: 3, padding: 'same', useBias: false }).apply(x)) as Sym,
+      );
+    assert.deepEqual(await check(convBnRelu6, [5, 5, 3]), ['CONV_2D']);
     assert.deepEqual(await check(act('sigmoid'), [3, 3, 4]), ['LOGISTIC']);
     assert.deepEqual(await check(act('softmax'), [10]), ['SOFTMAX']);
     assert.deepEqual(await check((x) => tf.layers.batchNormalization().apply(x) as Sym, [3, 3, 4]), [

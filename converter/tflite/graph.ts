@@ -72,3 +72,22 @@ export class GraphBuilder {
     this.graph.ops.push(o);
   }
 }
+
+/** Removes tensors no op or graph edge refers to (the float originals of replaced weights). */
+export function dropUnused(g: Graph): Graph {
+  const used = new Set<number>([...g.inputs, ...g.outputs]);
+  for (const o of g.ops) for (const t of [...o.inputs, ...o.outputs]) if (t >= 0) used.add(t);
+  const remap = new Map<number, number>();
+  const tensors: GraphTensor[] = [];
+  g.tensors.forEach((t, i) => {
+    if (used.has(i)) remap.set(i, tensors.push(t) - 1);
+  });
+  const m = (i: number) => (i < 0 ? i : (remap.get(i) as number));
+  return {
+    ...g,
+    tensors,
+    ops: g.ops.map((o) => ({ ...o, inputs: o.inputs.map(m), outputs: o.outputs.map(m) })),
+    inputs: g.inputs.map(m),
+    outputs: g.outputs.map(m),
+  };
+}

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer, type AddressInfo } from 'node:net';
+import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -208,3 +208,43 @@ export function cleanup(...dirs: string[]): void {
 
 /** 1..n */
 export const range = (n: number, from = 1) => Array.from({ length: n }, (_, i) => i + from);
+
+export interface Gate {
+  port: number;
+  /** While closed, new connections are dropped at once (the device keeps retrying). */
+  open: boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP relay in front of a broker port, so a test decides when a device may reconnect (e.g. only
+ * after the subscriber is back), without timing races.
+ */
+export async function gate(target: number): Promise<Gate> {
+  const conns = new Set<Socket>();
+  const server = createServer((inbound) => {
+    if (!g.open) return void inbound.destroy();
+    const outbound = createConnection({ port: target, host: '127.0.0.1' });
+    for (const s of [inbound, outbound]) {
+      conns.add(s);
+      s.on('error', () => undefined);
+      s.on('close', () => {
+        conns.delete(s);
+        inbound.destroy();
+        outbound.destroy();
+      });
+    }
+    inbound.pipe(outbound).pipe(inbound);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const g: Gate = {
+    port: (server.address() as AddressInfo).port,
+    open: true,
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of conns) s.destroy();
+        server.close(() => r());
+      }),
+  };
+  return g;
+}
