@@ -5,7 +5,9 @@
  *   - the project's default CPU path (`wasm` + registerFastKernels, what `edge-dmp train` uses),
  *   - PyTorch (bench/train_torch.py through /usr/bin/python3, same architecture and threads),
  * with the project/PyTorch ratio and each run's peak RSS. Each configuration runs in its own
- * process so RSS and backend state do not mix.
+ * process so RSS and backend state do not mix. Steps are timed in process CPU time (all paths
+ * run on one thread), which stays meaningful on a machine shared with other work; wall time is
+ * printed next to it. The stock figure is the last of its steps (no warm-up).
  *
  *   npm run bench:train                      # table
  *   npm run bench:train -- --json out.json   # also write {pytorch: {b0, dmp}, stock: {b0}, project: {b0, dmp}}
@@ -15,7 +17,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createModel, registerFastKernels, selectBackend } from '../sdk/index.js';
 
@@ -32,8 +34,10 @@ interface Opts {
   json?: string;
 }
 
+/** ms: median per-step CPU time of the process (robust to other load on a shared machine); wall: median wall time. */
 interface Result {
   ms: number;
+  wall: number;
   rssMB: number;
   steps: number[];
 }
@@ -99,9 +103,13 @@ async function worker(args: string[]): Promise<void> {
   };
   for (let i = 0; i < warmup; i++) step();
   const times: number[] = [];
+  const cpu: number[] = [];
   for (let i = 0; i < steps; i++) {
     const t0 = performance.now();
+    const c0 = process.cpuUsage();
     step();
+    const c = process.cpuUsage(c0);
+    cpu.push((c.user + c.system) / 1000);
     times.push(performance.now() - t0);
   }
   if (profile) {
@@ -119,7 +127,7 @@ async function worker(args: string[]): Promise<void> {
       console.error(`  ${name.padEnd(40)} ${a.ms.toFixed(1).padStart(8)} ms  x${a.n}`);
   }
   const rssMB = process.resourceUsage().maxRSS / 1024;
-  console.log(JSON.stringify({ ms: median(times), rssMB, steps: times }));
+  console.log(JSON.stringify({ ms: median(cpu), wall: median(times), rssMB, steps: cpu }));
 }
 
 function runWorker(
@@ -211,6 +219,9 @@ async function main(): Promise<void> {
   // Stock cpu: no warm-up (a step takes about a minute); the last of the timed steps counts.
   const stock = o.stock ? runWorker('cpu', 'baseline', o.stockSteps, 0, o) : undefined;
   if (stock) stock.ms = stock.steps[stock.steps.length - 1];
+  const load = loadavg()
+    .map((v) => v.toFixed(1))
+    .join(' ');
 
   const rows: [string, string, Result | undefined][] = [
     ['stock tfjs cpu', 'B0', stock],
@@ -238,6 +249,7 @@ async function main(): Promise<void> {
   console.log(table.join('\n'));
   if (typeof torch === 'string') console.log(`PyTorch: ${torch}`);
   console.log(`DMP/B0 (project): ${(project.dmp.ms / project.b0.ms).toFixed(2)}`);
+  console.log(`load average at start ${loadStart}, at end ${load} (${cpus().length} cores)`);
   if (o.json) {
     const json = {
       pytorch: typeof torch === 'string' ? null : { b0: torch.b0.ms, dmp: torch.dmp.ms },

@@ -4,7 +4,8 @@ architecture as sdk/models (swish, SE on the block input width, BN eps 1e-3, DMP
 the stride-1 blocks with equal input and output width; duplicate = each channel repeated
 t times in a row, max-pool over each run of t channels).
 
-Prints one JSON line: {"torch": version, "threads": n, "b0": ms, "dmp": ms, ...}.
+Prints one JSON line: {"torch": version, "threads": n, "b0": {"cpu": ms, "wall": ms}, "dmp": {...}, ...}
+(median per-step process CPU time and wall time).
 """
 import argparse
 import json
@@ -94,14 +95,14 @@ def bench(dmp, args):
 
     for _ in range(args.warmup):
         step()
-    times = []
+    wall, cpu = [], []
     for _ in range(args.steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         step()
-        times.append((time.perf_counter() - t0) * 1000)
-    times.sort()
+        cpu.append((time.process_time() - c0) * 1000)
+        wall.append((time.perf_counter() - t0) * 1000)
     params = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return times[len(times) // 2], params
+    return {"cpu": sorted(cpu)[len(cpu) // 2], "wall": sorted(wall)[len(wall) // 2]}, params
 
 
 def main():

@@ -117,7 +117,8 @@ test('tfjs and the device runtime agree on top-1: every image in fp32, >= 99% in
   const int8 = await convertModel(model, { quantize: 'int8', calib: { x: xTrain }, force: true });
   const q = await deviceTop1(int8.tflite, testSet.bytes);
   const agree = q.filter((p, i) => p === hostTop[i]).length;
-  if (process.env.EDMP_VERBOSE) console.log(`host accuracy ${acc}, int8 agreement ${agree}/${hostTop.length}`);
+  if (process.env.EDMP_VERBOSE)
+    console.log(`host accuracy ${acc}, int8 agreement ${agree}/${hostTop.length}`);
   assert.ok(agree / hostTop.length >= 0.99, `int8 top-1 agreement ${agree}/${hostTop.length}`);
   tf.dispose([xTrain, yTrain, xTest]);
   opt.dispose();

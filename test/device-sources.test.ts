@@ -49,7 +49,8 @@ async function take(
   const ended = new Promise<string>((resolve) => src.once('end', (e) => resolve(e.reason)));
   await new Promise<void>((resolve) => {
     src.on('frame', (f) => {
-      frames.push(f);
+      // One stdout chunk can hold several frames: keep exactly n.
+      if (frames.length < n) frames.push(f);
       if (frames.length === n) resolve();
     });
     void ended.then(() => resolve());

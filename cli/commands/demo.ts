@@ -79,7 +79,7 @@ export async function writeDemoImages(dir: string, o: { perClass: number; size: 
 const command: Command = {
   summary:
     'The main job on an embedded default: generate data, train a small DMP model, convert to signed int8 TFLite, run it with MQTT.',
-  usage: 'edge-dmp demo [--out runs/demo] [--epochs 4] [--per-class 96] [--backend auto]',
+  usage: 'edge-dmp demo [--out runs/demo] [--epochs 8] [--per-class 96] [--backend auto]',
   async run(argv) {
     const { values } = parseFlags(argv, {
       out: { type: 'string' },
@@ -88,7 +88,7 @@ const command: Command = {
       backend: { type: 'string' },
     });
     const out = values.out ?? 'runs/demo';
-    const epochs = num('--epochs', values.epochs, 4);
+    const epochs = num('--epochs', values.epochs, 8);
     const perClass = num('--per-class', values['per-class'], 96);
     if (!Number.isInteger(perClass) || perClass < 8) {
       throw new ConfigError({
@@ -157,8 +157,6 @@ const command: Command = {
       `folder:${join(data, 'train')}`,
       '--calib-samples',
       '128',
-      '--max-drop',
-      '5',
       '--out',
       bundle,
       '--sign',

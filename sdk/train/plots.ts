@@ -17,7 +17,7 @@ const esc = (s: string) => s.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
 export function curveSvg(points: CurvePoint[], title = 'training curve'): string {
   const W = 640;
   const H = 360;
-  const m = { l: 56, r: 56, t: 36, b: 44 };
+  const m = { l: 56, r: 56, t: 52, b: 44 };
   const pw = W - m.l - m.r;
   const ph = H - m.t - m.b;
   const maxE = Math.max(1, ...points.map((p) => p.epoch));
@@ -67,9 +67,10 @@ export function curveSvg(points: CurvePoint[], title = 'training curve'): string
       points.filter((p) => p.valTop1 !== undefined).map((p) => [x(p.epoch), ya(p.valTop1!)]),
       '#2ca02c',
     ),
-    `<text x="${m.l + 8}" y="${m.t + 16}" font-size="12" fill="#d62728">train loss (left)</text>`,
-    `<text x="${m.l + 8}" y="${m.t + 32}" font-size="12" fill="#1f77b4">train top-1 (right)</text>`,
-    `<text x="${m.l + 8}" y="${m.t + 48}" font-size="12" fill="#2ca02c">val top-1 (right)</text>`,
+    // Legend above the plot so it never hides a line.
+    `<text x="${m.l}" y="${m.t - 10}" font-size="12" fill="#d62728">train loss (left)</text>`,
+    `<text x="${m.l + 150}" y="${m.t - 10}" font-size="12" fill="#1f77b4">train top-1 (right, dashed)</text>`,
+    `<text x="${m.l + 350}" y="${m.t - 10}" font-size="12" fill="#2ca02c">val top-1 (right)</text>`,
     '</svg>',
   ].join('\n');
 }
