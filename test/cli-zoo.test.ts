@@ -17,7 +17,18 @@ test('edge-dmp models lists every EfficientNet size and MobileNetV2', () => {
 });
 
 test('edge-dmp summary --json carries the documented fields', () => {
-  const r = cli('summary', '--model', 'efficientnet-b0', '--variant', 'dmp', '--classes', '10', '--input', '224', '--json');
+  const r = cli(
+    'summary',
+    '--model',
+    'efficientnet-b0',
+    '--variant',
+    'dmp',
+    '--classes',
+    '10',
+    '--input',
+    '224',
+    '--json',
+  );
   assert.equal(r.code, 0, r.err);
   const s = JSON.parse(r.out);
   assert.equal(s.model, 'efficientnet-b0');
@@ -34,7 +45,9 @@ test('edge-dmp summary --json carries the documented fields', () => {
 test('edge-dmp summary --compare prints Table 1 exactly, with % of B0', () => {
   const r = cli('summary', '--compare', '--json');
   assert.equal(r.code, 0, r.err);
-  const j = JSON.parse(r.out) as { rows: { variant: string; trainableParams: number; paper: number; percentOfBaseline: number }[] };
+  const j = JSON.parse(r.out) as {
+    rows: { variant: string; trainableParams: number; paper: number; percentOfBaseline: number }[];
+  };
   for (const row of j.rows) assert.equal(row.trainableParams, row.paper, row.variant);
   assert.equal(j.rows.find((x) => x.variant === 'dmp')?.percentOfBaseline, 54.7);
   const text = cli('summary', '--compare');
