@@ -40,6 +40,7 @@ export {
   type ConvertResult,
   type ReportCard,
   type Samples,
+  type CalibrationMethod,
 } from './convert.js';
 export {
   lowerModel,

@@ -162,7 +162,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     return this.done;
   }
 
-  /** Stops classifying; frames arriving meanwhile are ignored (replays are paused). */
+  /** Stops classifying; live frames arriving meanwhile are ignored, replays are paused (nothing lost). */
   pause(): void {
     this.isPaused = true;
     this.pending = undefined;
@@ -218,7 +218,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
 
   private readonly onFrame = (frame: SourceFrame): void => {
     if (this.ending) return;
-    if (this.isPaused) {
+    // Live frames arriving while paused are stale by the time of resume(); a replay's are kept.
+    if (this.isPaused && this.source.live) {
       this.counts.ignoredPaused++;
       return;
     }

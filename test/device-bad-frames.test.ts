@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { createClassifier, FrameError, type Frame } from '../device/index.js';
 import { COLOUR_LABELS, tinyModel } from './helpers/device-models.js';
 
@@ -15,7 +15,7 @@ const dir = mkdtempSync(join(tmpdir(), 'edmp-bad-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A deterministic 160x120 noise image (sharp's own noise is random, and so would be the corruption). */
-function noiseImage(): sharp.Sharp {
+function noiseImage(): Sharp {
   let s = 99;
   const px = Buffer.alloc(160 * 120 * 3);
   for (let i = 0; i < px.length; i++) px[i] = (s = (s * 1103515245 + 12345) % 2 ** 31) >> 23;

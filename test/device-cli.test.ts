@@ -173,6 +173,36 @@ test('run --bundle --source testsrc: --fps --max-frames --json prints result lin
   assert.match(rep.stderr, /4 frames, 3 classified, 0 dropped, 1 errors/);
 });
 
+test('run --bundle checks the golden samples first: a mismatch refuses to start, --skip-golden overrides', async () => {
+  const redPixels = { data: Buffer.alloc(16 * 16 * 3), width: 16, height: 16, channels: 3 as const };
+  for (let i = 0; i < 16 * 16; i++) redPixels.data[i * 3] = 230;
+  const make = async (path: string, label: string) =>
+    writeBundle(path, {
+      tflite: tinyModel({ kind: 'colour', size: [16, 16] }),
+      labels: COLOUR_LABELS,
+      model: { name: 'golden', version: '1', variant: 'test', architecture: 'mean-fc' },
+      preprocess: defaultPreprocess([16, 16], 3),
+      quantization: 'fp32',
+      golden: [{ pixels: redPixels, label }],
+    });
+  const good = join(dir, 'golden-good.edmp');
+  const bad = join(dir, 'golden-bad.edmp');
+  await make(good, 'red');
+  await make(bad, 'blue'); // what a wrong label order would look like
+  const args = ['--source', 'testsrc:', '--width', '32', '--height', '32', '--max-frames', '2', '--json'];
+  const ok = await cli(['run', '--bundle', good, ...args]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stderr, /golden self-check 1\/1 passed/);
+  assert.equal(lines(ok.stdout).length, 2);
+  const refused = await cli(['run', '--bundle', bad, ...args]);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /E_BUNDLE_GOLDEN/);
+  assert.equal(refused.stdout, '');
+  const forced = await cli(['run', '--bundle', bad, '--skip-golden', ...args]);
+  assert.equal(forced.code, 0, forced.stderr);
+  assert.equal(lines(forced.stdout).length, 2);
+});
+
 test('run: unknown source scheme and missing source are ConfigErrors', async () => {
   const r = await cli(['run', '--bundle', bundle, '--source', 'webcam:0']);
   assert.equal(r.code, 2);

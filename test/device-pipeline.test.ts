@@ -236,6 +236,50 @@ test('pause ignores frames, resume and setFps take effect; a throwing reporter i
   assert.throws(() => p.setFps(-2), /fps/);
 });
 
+test('reporters get metrics every statsIntervalMs while running, and once more at the end', async () => {
+  const src = new ManualSource();
+  const rep = recorder();
+  const stats: number[] = [];
+  const p = new Pipeline({ source: src, classifier, reporters: [rep], statsIntervalMs: 20 });
+  p.on('stats', (s) => stats.push(s.classified));
+  p.start();
+  src.send(red);
+  while (rep.metricsSeen.length < 3) await tick();
+  src.end();
+  const s = await p.done;
+  assert.ok(stats.length >= 3);
+  assert.equal(rep.metricsSeen.length, stats.length + 1, 'periodic ones plus the final one');
+  assert.equal(rep.metricsSeen.at(-1)?.classified, 1);
+  assert.equal(s.classified, 1);
+  assert.ok(s.uptimeS > 0);
+});
+
+test('pausing a replay loses no frames: it resumes where it stopped', async () => {
+  const images = join(dir, 'replay-pause');
+  mkdirSync(images);
+  for (const [i, b] of [red, blue, red, blue].entries()) writeFileSync(join(images, `${i}.jpg`), b);
+  const rep = recorder();
+  const p = new Pipeline({
+    source: createSource(`file://${images}`),
+    classifier,
+    reporters: [rep],
+    statsIntervalMs: 0,
+  });
+  p.once('result', () => p.pause());
+  p.start();
+  while (rep.outcomes.length < 1) await tick();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(rep.outcomes.length, 1, 'nothing classified while paused');
+  p.resume();
+  const s = await p.done;
+  assert.deepEqual(
+    rep.outcomes.map((o) => o.ok && o.label),
+    ['red', 'blue', 'red', 'blue'],
+  );
+  assert.equal(s.ignoredPaused, 0);
+  assert.equal(s.dropped, 0);
+});
+
 test('bad frames become failures with codes; the pipeline keeps going; replays never drop', async () => {
   const images = join(dir, 'mixed');
   mkdirSync(images);

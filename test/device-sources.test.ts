@@ -239,6 +239,25 @@ test('a process that exits restarts with exponential backoff, reset by a frame; 
   assert.equal(n, 6);
 });
 
+test('a broken frame in the stream is dropped with an E_SOURCE_FRAME error; the next frame gets through', async () => {
+  const good = mjpeg(1);
+  const spawn: SpawnFn = () => {
+    const p = new FakeProc();
+    // SOI, a few segment bytes, then a new SOI before any EOI: the first frame is cut short.
+    setImmediate(() => p.stdout.write(Buffer.concat([good.subarray(0, 300), good])));
+    return p as unknown as ChildProcess;
+  };
+  const src = createSource('rtsp://cam.local/s', { spawn });
+  const errors: SourceError[] = [];
+  src.on('error', (e) => errors.push(e));
+  const got = await take(src, 1);
+  assert.equal(got.frames.length, 1);
+  assert.ok(got.frames[0].data.equals(good));
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0].code, 'E_SOURCE_FRAME');
+  assert.match(errors[0].message, /1 broken or oversized frame/);
+});
+
 test('testsrc: real ffmpeg frames at the asked size; flip mirrors them', async () => {
   const a = await take(createSource('testsrc:', { width: 64, height: 48, fps: 30 }), 3);
   assert.equal(a.frames.length, 3);

@@ -4,6 +4,8 @@ import { readFileSync } from 'node:fs';
 import { binaryModule, compileSimd } from '../sdk/kernels/simd/build.js';
 import { ROW_KERNELS } from '../sdk/kernels/simd/source.js';
 import { SIMD_WASM_BASE64 } from '../sdk/kernels/simd/binary.js';
+import * as tf from '@tensorflow/tfjs';
+import { registerFastKernels, selectBackend } from '../sdk/index.js';
 
 // The committed SIMD module is the compilation of its generator (wabt's wat2wasm), and exports
 // every kernel the TypeScript side calls.
@@ -22,7 +24,7 @@ test('the SIMD module validates and exports every kernel', () => {
   const exports = (wasm.Module.exports(new wasm.Module(bytes)) as { name: string; kind: string }[])
     .map((e) => e.name)
     .sort();
-  const expected = [...ROW_KERNELS.map((k) => k.name), 'matmul_nt'].sort();
+  const expected = [...ROW_KERNELS.map((k) => k.name), 'matmul_nt', 'matmul_tn'].sort();
   assert.deepEqual(exports, expected);
   const imports = wasm.Module.imports(new wasm.Module(bytes)) as {
     module: string;
@@ -30,4 +32,12 @@ test('the SIMD module validates and exports every kernel', () => {
     kind: string;
   }[];
   assert.deepEqual(imports, [{ module: 'env', name: 'memory', kind: 'memory' }]);
+});
+
+test('registerFastKernels waits for the wasm backend to be loaded (its import would replace our kernels)', async () => {
+  assert.deepEqual(registerFastKernels('wasm'), []);
+  await selectBackend('wasm');
+  const names = registerFastKernels('wasm');
+  assert.ok(names.includes('Conv2DBackpropFilter'));
+  assert.notEqual(tf.getKernel('Conv2DBackpropFilter', 'wasm'), undefined);
 });

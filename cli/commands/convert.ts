@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../../sdk/errors.js';
 import { loadModel } from '../../sdk/models/io.js';
+import { selectBackend } from '../../sdk/backend.js';
 import { modelOptionsOf } from '../../sdk/models/registry.js';
 import { countMacs, countParams } from '../../sdk/models/stats.js';
 import { loadData } from '../../sdk/data/index.js';
@@ -100,7 +101,7 @@ const command: Command = {
   usage:
     'edge-dmp convert --run runs/x --quantize fp32|fp16|dynamic|int8 [--calib <data spec>] [--calib-samples 300] ' +
     '[--eval-samples 500] [--max-drop 1.0] [--force] [--input-type float32|int8|uint8] [--output-type float32|int8|uint8] ' +
-    '[--calibration minmax|percentile] [--softmax] [--model best|last] --out model.edmp|model.tflite [--sign key] [--json]',
+    '[--calibration minmax|percentile|mse] [--softmax] [--model best|last] [--backend auto|wasm|cpu|tensorflow] --out model.edmp|model.tflite [--sign key] [--json]',
   async run(argv) {
     const { values } = parseFlags(argv, {
       run: { type: 'string' },
@@ -117,6 +118,7 @@ const command: Command = {
       model: { type: 'string' },
       out: { type: 'string' },
       sign: { type: 'string' },
+      backend: { type: 'string' },
       json: { type: 'boolean' },
     });
     const run = values.run;
@@ -143,16 +145,18 @@ const command: Command = {
         received: out,
       });
     const calibration = values.calibration ?? 'minmax';
-    if (calibration !== 'minmax' && calibration !== 'percentile')
+    if (calibration !== 'minmax' && calibration !== 'percentile' && calibration !== 'mse')
       throw new ConfigError({
         field: '--calibration',
-        expected: 'minmax | percentile',
+        expected: 'minmax | percentile | mse',
         received: calibration,
       });
     const which = values.model ?? (existsSync(join(run, 'best', 'model.json')) ? 'best' : 'last');
     if (which !== 'best' && which !== 'last')
       throw new ConfigError({ field: '--model', expected: 'best | last', received: which });
 
+    // The tfjs side of the verification runs on the best available backend (or --backend).
+    console.error(`backend: ${await selectBackend(values.backend)}`);
     const preprocess = JSON.parse(await readRunFile(run, 'preprocess.json')) as PreprocessSpec;
     const labels = (await readRunFile(run, 'labels.txt')).split('\n').filter(Boolean);
     const config = JSON.parse(await readRunFile(run, 'config.json')) as {

@@ -1,4 +1,5 @@
 import type { ParseArgsConfig } from 'node:util';
+import { checkGolden, loadBundle } from '../../device/bundle.js';
 import { createClassifier } from '../../device/classifier.js';
 import { jsonLinesReporter, Pipeline } from '../../device/pipeline.js';
 import { createSource } from '../../device/sources/index.js';
@@ -44,6 +45,7 @@ const RUN_FLAGS = {
   flip: { type: 'string' },
   'stats-interval': { type: 'string' },
   json: { type: 'boolean' },
+  'skip-golden': { type: 'boolean' },
 } as const;
 
 function human(o: FrameOutcome): string {
@@ -71,6 +73,7 @@ const command: Command = {
       '  --width <W> --height <H>     source frame size;  --flip <none|horizontal|vertical|both>',
       '  --stats-interval <s>         metrics to reporters every s seconds (default 10)',
       '  --json                       one JSON line per result on stdout',
+      "  --skip-golden                don't run the bundle's golden self-check before the first frame",
       CLASSIFIER_USAGE,
       ...Object.values(REPORTERS).map((r) => r.usage),
     ].join('\n');
@@ -99,6 +102,18 @@ const command: Command = {
       flip: v.flip as Flip | undefined,
     });
     const classifier = await createClassifier(classifierOptions(v));
+    if (v.bundle && !v['skip-golden']) {
+      // Refuse to report anything when the model on this device does not reproduce the answers
+      // the converter recorded (wrong preprocessing, label order, a damaged model).
+      try {
+        const report = await checkGolden(classifier, await loadBundle(v.bundle), { throwOnFailure: true });
+        if (report.total)
+          console.error(`edge-dmp run: golden self-check ${report.passed}/${report.total} passed`);
+      } catch (e) {
+        classifier.dispose();
+        throw e;
+      }
+    }
     let pipeline: Pipeline | undefined;
     const control: ReporterContext['control'] = {
       pause: () => pipeline?.pause(),

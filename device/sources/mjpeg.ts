@@ -4,6 +4,12 @@
  * EXIF thumbnail or a marker split across two chunks cannot cut a frame short.
  */
 
+const SOI = Buffer.from([0xff, 0xd8, 0xff]);
+
+/** Markers followed by a 2-byte segment length. */
+const SEGMENT_MARKER = (m: number): boolean =>
+  (m >= 0xc0 && m <= 0xcf) || (m >= 0xda && m <= 0xef) || m === 0xfe;
+
 /** States of the parser: looking for SOI, in the marker segments, in entropy-coded data. */
 type State = 'seek' | 'markers' | 'scan';
 
@@ -39,12 +45,15 @@ export class MjpegSplitter {
     const frames: Buffer[] = [];
     for (;;) {
       const done = this.step();
-      if (done === 'more') break;
+      if (done === 'more') {
+        // A frame that outgrew the limit lost its end: drop it and look for the next SOI in it.
+        if (this.state !== 'seek' && this.buf.length > this.maxFrameBytes) {
+          this.broken();
+          continue;
+        }
+        break;
+      }
       if (done) frames.push(done);
-    }
-    if (this.state !== 'seek' && this.buf.length > this.maxFrameBytes) {
-      this.dropped++;
-      this.reset(this.buf.length);
     }
     return frames;
   }
@@ -60,14 +69,26 @@ export class MjpegSplitter {
     this.state = 'seek';
   }
 
+  /**
+   * Drops the frame being parsed. The rescan starts right after its SOI, not where parsing
+   * stopped: a segment length read from a cut-off frame can point past the next frame's SOI.
+   */
+  private broken(): null {
+    this.dropped++;
+    this.reset(2);
+    return null;
+  }
+
   /** One parser step: a completed frame, null (progress, no frame) or 'more' (needs bytes). */
   private step(): Buffer | null | 'more' {
     const b = this.buf;
     if (this.state === 'seek') {
+      // SOI is FF D8 followed by the next marker's FF.
       let i = b.indexOf(0xff, this.pos);
-      while (i !== -1 && i + 1 < b.length && !(b[i + 1] === 0xd8)) i = b.indexOf(0xff, i + 1);
-      if (i === -1 || i + 1 >= b.length) {
-        // Keep a trailing FF: it may be the first half of an SOI.
+      while (i !== -1 && i + 2 < b.length && !(b[i + 1] === 0xd8 && b[i + 2] === 0xff))
+        i = b.indexOf(0xff, i + 1);
+      if (i === -1 || i + 2 >= b.length) {
+        // Keep a trailing FF or FF D8: it may be the start of an SOI.
         const keep = i !== -1 ? b.length - i : 0;
         this.skippedBytes += b.length - keep;
         this.buf = b.subarray(b.length - keep);
@@ -83,12 +104,8 @@ export class MjpegSplitter {
     if (this.state === 'markers') {
       let p = this.pos;
       if (p >= b.length) return 'more';
-      if (b[p] !== 0xff) {
-        // Not a marker where one must be: the frame is broken, resync on the next SOI.
-        this.dropped++;
-        this.reset(p);
-        return null;
-      }
+      // Not a marker where one must be: the frame is broken, resync on the next SOI.
+      if (b[p] !== 0xff) return this.broken();
       while (p < b.length && b[p] === 0xff) p++; // fill bytes
       if (p >= b.length) return 'more';
       const m = b[p];
@@ -103,20 +120,26 @@ export class MjpegSplitter {
         this.pos = p + 1;
         return null;
       }
+      // Only SOFn/DHT/DAC, SOS/DQT/DNL/DRI/..., APPn and COM carry a length: anything else here
+      // means the walk went off the rails (a cut-off frame).
+      if (!SEGMENT_MARKER(m)) return this.broken();
       if (p + 2 >= b.length) return 'more';
       const len = b.readUInt16BE(p + 1);
-      if (len < 2) {
-        this.dropped++;
-        this.reset(p + 1);
-        return null;
-      }
+      // A length byte of FF is the next marker, not a length: this frame was cut off.
+      if (len < 2 || b[p + 1] === 0xff) return this.broken();
       const end = p + 1 + len;
-      if (end > b.length) {
-        if (end > this.maxFrameBytes) {
+      // An SOI inside a table or header segment is the next frame (only APPn/COM may embed a
+      // thumbnail): this frame was cut off and its "length" is noise.
+      if (!(m >= 0xe0 && m <= 0xef) && m !== 0xfe) {
+        const soi = b.subarray(0, Math.min(end, b.length)).indexOf(SOI, p + 3);
+        if (soi !== -1) {
           this.dropped++;
-          this.reset(p + 1);
+          this.reset(soi);
           return null;
         }
+      }
+      if (end > b.length) {
+        if (end > this.maxFrameBytes) return this.broken();
         return 'more';
       }
       this.pos = end;

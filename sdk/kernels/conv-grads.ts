@@ -53,8 +53,6 @@ export function conv2DBackpropFilterWasm(args: {
   const { filterHeight: kh, filterWidth: kw, inChannels: cin, outChannels: cout } = info;
   const m = info.batchSize * info.outHeight * info.outWidth;
   const k = kh * kw * cin;
-  const dy2 = reshapeWasm(backend, dy, [m, cout]);
-  let cols: TensorInfo;
   const direct =
     kh === 1 &&
     kw === 1 &&
@@ -62,6 +60,22 @@ export function conv2DBackpropFilterWasm(args: {
     info.strideWidth === 1 &&
     info.padInfo.top === 0 &&
     info.padInfo.left === 0;
+  const simd = simdKernels(backend);
+  if (simd) {
+    // A^T . B straight from the NHWC rows: no transposed copy and no XNNPACK weight packing of dy.
+    const out = backend.makeOutput([...attrs.filterShape], 'float32');
+    let cols = x;
+    if (!direct) {
+      cols = backend.makeOutput([m, k], 'float32');
+      im2col(f32(backend, x), f32(backend, cols), info);
+    }
+    f32(backend, out).fill(0);
+    simd.matmul_tn(offsetOf(backend, cols), offsetOf(backend, dy), offsetOf(backend, out), m, k, cout);
+    if (!direct) release(backend, cols);
+    return out;
+  }
+  const dy2 = reshapeWasm(backend, dy, [m, cout]);
+  let cols: TensorInfo;
   if (direct) {
     // A 1x1 stride-1 conv is a matrix product over the flattened positions.
     cols = reshapeWasm(backend, x, [m, cin]);
@@ -162,12 +176,30 @@ export function conv2DBackpropInputWasm(args: {
     info.strideWidth === 1 &&
     info.padInfo.top === 0 &&
     info.padInfo.left === 0;
+  const simd = simdKernels(backend);
+  if (!direct && simd && (attrs.dataFormat ?? 'NHWC') === 'NHWC') {
+    // dcols = dy . W^T ([positions, kh*kw*cin]), then scatter-add the patches back (col2im).
+    const m = info.batchSize * info.outHeight * info.outWidth;
+    const k = info.filterHeight * info.filterWidth * info.inChannels;
+    const out = backend.makeOutput([...attrs.inputShape], 'float32');
+    const dcols = backend.makeOutput([m, k], 'float32');
+    simd.matmul_nt(
+      offsetOf(backend, dy),
+      offsetOf(backend, filter),
+      offsetOf(backend, dcols),
+      m,
+      k,
+      info.outChannels,
+    );
+    col2im(f32(backend, dcols), f32(backend, out), info);
+    release(backend, dcols);
+    return out;
+  }
   if (!direct) {
     if (!stockConv2DBackpropInput) throw new Error('stock wasm Conv2DBackpropInput is missing');
     return stockConv2DBackpropInput(args as Parameters<tf.KernelConfig['kernelFunc']>[0]) as TensorInfo;
   }
   const m = info.batchSize * info.outHeight * info.outWidth;
-  const simd = simdKernels(backend);
   if (simd && m <= NT_MAX_ROWS) {
     // Few positions (deep layers): dy . W^T straight from W's rows beats transposing W.
     const out = backend.makeOutput([...attrs.inputShape], 'float32');
@@ -222,6 +254,43 @@ function im2col(x: Float32Array, cols: Float32Array, info: tf.backend_util.Conv2
               const s = xb + (iy * inWidth + ix) * cin;
               for (let i = 0; i < cin; i++) cols[o + i] = x[s + i];
             }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Adds patch rows [b*outH*outW, kh*kw*cin] back into dx (the adjoint of im2col). */
+function col2im(cols: Float32Array, dx: Float32Array, info: tf.backend_util.Conv2DInfo): void {
+  const {
+    batchSize,
+    inHeight,
+    inWidth,
+    inChannels: cin,
+    outHeight,
+    outWidth,
+    filterHeight: kh,
+    filterWidth: kw,
+  } = info;
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+  const top = info.padInfo.top;
+  const left = info.padInfo.left;
+  const k = kh * kw * cin;
+  dx.fill(0);
+  let row = 0;
+  for (let b = 0; b < batchSize; b++) {
+    const xb = b * inHeight * inWidth * cin;
+    for (let oy = 0; oy < outHeight; oy++) {
+      for (let ox = 0; ox < outWidth; ox++, row++) {
+        let o = row * k;
+        for (let r = 0; r < kh; r++) {
+          const iy = oy * sh + r * dh - top;
+          for (let c = 0; c < kw; c++, o += cin) {
+            const ix = ox * sw + c * dw - left;
+            if (iy < 0 || iy >= inHeight || ix < 0 || ix >= inWidth) continue;
+            const d = xb + (iy * inWidth + ix) * cin;
+            for (let i = 0; i < cin; i++) dx[d + i] += cols[o + i];
           }
         }
       }

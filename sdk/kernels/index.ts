@@ -1,5 +1,12 @@
 /**
- * One registration point for edge-dmp's training kernels.
+ * One registration point for edge-dmp's training kernels (docs/training-speed.md).
+ *
+ * On `wasm` (the CPU path when tfjs-node is absent) it registers the gradient kernels tfjs lacks
+ * there (Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter/Input), faster replacements
+ * for Conv2DBackpropInput and Identity, fused kernels for BatchNorm (training), swish, channel
+ * duplicate / max-pool and Adam, and routes tfjs-layers' BatchNormalization and swish, the zoo's
+ * ChannelDuplicate / ChannelMaxPool and tf.train.adam through the fused kernels. The routing
+ * checks the active backend on every call, so the other backends keep tfjs's own code.
  */
 import * as tf from '@tensorflow/tfjs';
 import {
@@ -60,16 +67,20 @@ const registered = new Set<string>();
 let gradientsRegistered = false;
 
 /**
- * Registers the project's gradient kernels for a backend (default: the active one). Idempotent.
+ * Registers the project's training kernels for a backend (default: the active one). Idempotent.
+ * Call it after `selectBackend` has loaded the backend: the wasm package registers its own
+ * kernels when imported and would replace ours.
  *
  * @param backend `wasm` (the CPU training path); other backends have nothing to register.
- * @returns the kernel names registered for that backend by this or an earlier call.
+ * @returns the kernel names registered for that backend by this or an earlier call ([] when the
+ *   backend is not loaded yet or has nothing to register).
  * @example
  * await selectBackend('wasm');
  * registerFastKernels(); // ['Conv2DBackpropFilter', ...]
  */
 export function registerFastKernels(backend: string = tf.getBackend()): string[] {
   const table = KERNELS[backend] ?? {};
+  if (!tf.findBackendFactory(backend)) return [];
   for (const [kernelName, kernelFunc] of Object.entries(table)) {
     const key = `${backend}/${kernelName}`;
     if (registered.has(key)) continue;

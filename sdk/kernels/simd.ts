@@ -38,6 +38,7 @@ export interface SimdExports {
     c: I,
   ): void;
   matmul_nt(a: I, b: I, out: I, m: I, n: I, k: I): void;
+  matmul_tn(a: I, b: I, out: I, m: I, k: I, n: I): void;
 }
 
 interface WasmApi {

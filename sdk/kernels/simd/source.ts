@@ -229,12 +229,113 @@ const MATMUL_NT = `
       (br $i_loop)))
   )`;
 
+/**
+ * out[i, j] += sum_r a[r, i] * b[r, j] for a [m, k], b [m, n], out [k, n] (A^T . B: a conv's
+ * filter gradient straight from the NHWC activations). Four rows of a and b per pass over out,
+ * so each out vector is loaded and stored once per four rank-1 updates.
+ */
+const MATMUL_TN = `
+  (func (export "matmul_tn") (param $a i32) (param $b i32) (param $out i32) (param $m i32) (param $k i32) (param $n i32)
+    (local $r i32) (local $i i32) (local $j i32) (local $ka i32) (local $nb i32) (local $nv i32)
+    (local $arow i32) (local $orow i32) (local $p i32)
+    (local $x0 v128) (local $x1 v128) (local $x2 v128) (local $x3 v128) (local $acc v128)
+    (local $s0 f32) (local $s1 f32) (local $s2 f32) (local $s3 f32)
+    (local.set $ka (i32.shl (local.get $k) (i32.const 2)))
+    (local.set $nb (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $nv (i32.shl (i32.and (local.get $n) (i32.const -4)) (i32.const 2)))
+    ;; blocks of four rows
+    (block $r4_done (loop $r4_loop
+      (br_if $r4_done (i32.gt_u (i32.add (local.get $r) (i32.const 4)) (local.get $m)))
+      (local.set $i (i32.const 0))
+      (local.set $arow (local.get $a))
+      (local.set $orow (local.get $out))
+      (block $i_done (loop $i_loop
+        (br_if $i_done (i32.ge_u (local.get $i) (local.get $k)))
+        (local.set $s0 (f32.load (local.get $arow)))
+        (local.set $s1 (f32.load (i32.add (local.get $arow) (local.get $ka))))
+        (local.set $s2 (f32.load (i32.add (local.get $arow) (i32.shl (local.get $ka) (i32.const 1)))))
+        (local.set $s3 (f32.load (i32.add (local.get $arow) (i32.mul (local.get $ka) (i32.const 3)))))
+        (local.set $x0 (f32x4.splat (local.get $s0)))
+        (local.set $x1 (f32x4.splat (local.get $s1)))
+        (local.set $x2 (f32x4.splat (local.get $s2)))
+        (local.set $x3 (f32x4.splat (local.get $s3)))
+        (local.set $j (i32.const 0))
+        (block $v_done (loop $v_loop
+          (br_if $v_done (i32.ge_u (local.get $j) (local.get $nv)))
+          (local.set $p (i32.add (local.get $b) (local.get $j)))
+          (local.set $acc (v128.load (i32.add (local.get $orow) (local.get $j))))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $x0) (v128.load (local.get $p)))))
+          (local.set $p (i32.add (local.get $p) (local.get $nb)))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $x1) (v128.load (local.get $p)))))
+          (local.set $p (i32.add (local.get $p) (local.get $nb)))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $x2) (v128.load (local.get $p)))))
+          (local.set $p (i32.add (local.get $p) (local.get $nb)))
+          (local.set $acc (f32x4.add (local.get $acc) (f32x4.mul (local.get $x3) (v128.load (local.get $p)))))
+          (v128.store (i32.add (local.get $orow) (local.get $j)) (local.get $acc))
+          (local.set $j (i32.add (local.get $j) (i32.const 16)))
+          (br $v_loop)))
+        (block $t_done (loop $t_loop
+          (br_if $t_done (i32.ge_u (local.get $j) (local.get $nb)))
+          (local.set $p (i32.add (local.get $b) (local.get $j)))
+          (f32.store (i32.add (local.get $orow) (local.get $j))
+            (f32.add (f32.load (i32.add (local.get $orow) (local.get $j)))
+              (f32.add
+                (f32.add (f32.mul (local.get $s0) (f32.load (local.get $p)))
+                         (f32.mul (local.get $s1) (f32.load (i32.add (local.get $p) (local.get $nb)))))
+                (f32.add (f32.mul (local.get $s2) (f32.load (i32.add (local.get $p) (i32.shl (local.get $nb) (i32.const 1)))))
+                         (f32.mul (local.get $s3) (f32.load (i32.add (local.get $p) (i32.mul (local.get $nb) (i32.const 3)))))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 4)))
+          (br $t_loop)))
+        (local.set $arow (i32.add (local.get $arow) (i32.const 4)))
+        (local.set $orow (i32.add (local.get $orow) (local.get $nb)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $i_loop)))
+      (local.set $a (i32.add (local.get $a) (i32.shl (local.get $ka) (i32.const 2))))
+      (local.set $b (i32.add (local.get $b) (i32.shl (local.get $nb) (i32.const 2))))
+      (local.set $r (i32.add (local.get $r) (i32.const 4)))
+      (br $r4_loop)))
+    ;; remaining rows, one at a time
+    (block $r_done (loop $r_loop
+      (br_if $r_done (i32.ge_u (local.get $r) (local.get $m)))
+      (local.set $i (i32.const 0))
+      (local.set $arow (local.get $a))
+      (local.set $orow (local.get $out))
+      (block $i1_done (loop $i1_loop
+        (br_if $i1_done (i32.ge_u (local.get $i) (local.get $k)))
+        (local.set $s0 (f32.load (local.get $arow)))
+        (local.set $x0 (f32x4.splat (local.get $s0)))
+        (local.set $j (i32.const 0))
+        (block $v1_done (loop $v1_loop
+          (br_if $v1_done (i32.ge_u (local.get $j) (local.get $nv)))
+          (v128.store (i32.add (local.get $orow) (local.get $j))
+            (f32x4.add (v128.load (i32.add (local.get $orow) (local.get $j)))
+              (f32x4.mul (local.get $x0) (v128.load (i32.add (local.get $b) (local.get $j))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 16)))
+          (br $v1_loop)))
+        (block $t1_done (loop $t1_loop
+          (br_if $t1_done (i32.ge_u (local.get $j) (local.get $nb)))
+          (f32.store (i32.add (local.get $orow) (local.get $j))
+            (f32.add (f32.load (i32.add (local.get $orow) (local.get $j)))
+              (f32.mul (local.get $s0) (f32.load (i32.add (local.get $b) (local.get $j))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 4)))
+          (br $t1_loop)))
+        (local.set $arow (i32.add (local.get $arow) (i32.const 4)))
+        (local.set $orow (i32.add (local.get $orow) (local.get $nb)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $i1_loop)))
+      (local.set $a (i32.add (local.get $a) (local.get $ka)))
+      (local.set $b (i32.add (local.get $b) (local.get $nb)))
+      (local.set $r (i32.add (local.get $r) (i32.const 1)))
+      (br $r_loop)))
+  )`;
+
 /** The whole module as WebAssembly text. */
 export function watSource(): string {
   return `;; Generated by sdk/kernels/simd/source.ts: edit that file, then run build.ts.
 (module
   (import "env" "memory" (memory 1))${ROW_KERNELS.map(rowKernel).join('\n')}
 ${MATMUL_NT}
+${MATMUL_TN}
 )
 `;
 }
