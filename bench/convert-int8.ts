@@ -27,7 +27,7 @@ const rows: Record<string, unknown>[] = [];
 for (const variant of ['baseline', 'dmp']) {
   const model = await loadModel(`test/fixtures/int8/${variant}`);
   const fp32 = await convertModel(model, { quantize: 'fp32', eval: evalSet });
-  for (const method of ['minmax', 'percentile', 'mse'] as CalibrationMethod[]) {
+  for (const method of ['minmax', 'percentile', 'mse', 'average'] as CalibrationMethod[]) {
     const { report } = await convertModel(model, {
       quantize: 'int8',
       calib,

@@ -1,7 +1,7 @@
 /**
  * Training-speed benchmark (not a test): ms per Adam step and images/s for EfficientNet-B0 and
  * its DMP variant at batch 32, 32x32, 10 classes, on
- *   - stock tfjs `cpu` (B0 only, a couple of steps: it takes about a minute each),
+ *   - stock tfjs `cpu` (B0 only, a couple of steps: each takes well over a minute),
  *   - the project's default CPU path (`wasm` + registerFastKernels, what `edge-dmp train` uses),
  *   - PyTorch (bench/train_torch.py through /usr/bin/python3, same architecture and threads),
  * with the project/PyTorch ratio and each run's peak RSS. Each configuration runs in its own
@@ -112,7 +112,7 @@ async function worker(args: string[]): Promise<void> {
     cpu.push((c.user + c.system) / 1000);
     times.push(performance.now() - t0);
   }
-  if (profile) profileStep(backend, step, steps);
+  if (profile) profileStep(backend, `${backend} ${variant}`, step, steps);
   const rssMB = process.resourceUsage().maxRSS / 1024;
   console.log(JSON.stringify({ ms: median(cpu), wall: median(times), rssMB, steps: cpu }));
 }
@@ -122,7 +122,7 @@ async function worker(args: string[]): Promise<void> {
  * kernels compose the backend's): every kernel of the backend is wrapped with a timer. tf.profile
  * reports wall time, which other load on a shared machine swamps.
  */
-function profileStep(backend: string, step: () => void, steps: number): void {
+function profileStep(backend: string, label: string, step: () => void, steps: number): void {
   const agg = new Map<string, { ms: number; n: number }>();
   const stack: number[] = [];
   const cpuMs = () => {
@@ -155,7 +155,7 @@ function profileStep(backend: string, step: () => void, steps: number): void {
   let kernels = 0;
   for (const a of agg.values()) kernels += a.ms / steps;
   console.error(
-    `  CPU ms per step: ${all.toFixed(0)} (kernels ${kernels.toFixed(0)}, outside kernels ${(all - kernels).toFixed(0)})`,
+    `profile ${label}: CPU ms per step ${all.toFixed(0)} (kernels ${kernels.toFixed(0)}, outside kernels ${(all - kernels).toFixed(0)})`,
   );
   const rows = [...agg.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 20);
   for (const [name, a] of rows) {
@@ -255,7 +255,7 @@ async function main(): Promise<void> {
     dmp: runWorker('wasm', 'dmp', o.steps, o.warmup, o, o.profile),
   };
   const torch = o.torch ? runTorch(o) : 'skipped (--no-torch)';
-  // Stock cpu: no warm-up (a step takes about a minute); the last of the timed steps counts.
+  // Stock cpu: no warm-up (a step takes well over a minute); the last of the timed steps counts.
   const stock = o.stock ? runWorker('cpu', 'baseline', o.stockSteps, 0, o) : undefined;
   if (stock) stock.ms = stock.steps[stock.steps.length - 1];
   const load = loadavg()

@@ -9,6 +9,7 @@ import { lowerModel, type LowerOptions } from './lower.js';
 import {
   calibrationGraph,
   quantizeGraph,
+  roundAway,
   QUANTIZE_MODES,
   type IoType,
   type QuantizeMode,
@@ -73,7 +74,7 @@ export interface ConvertOptions extends LowerOptions {
   outputType?: IoType;
   /** Runtime threads for verification. */
   threads?: number;
-  /** int8 activation ranges: `minmax` (default) or `percentile`. */
+  /** int8 activation ranges: `percentile` (default), `minmax`, `mse` or `average` (see calibrate). */
   calibration?: CalibrationMethod;
   /** Percentile for `calibration: 'percentile'`; default 99.99. */
   percentile?: number;
@@ -95,7 +96,7 @@ function quantizeInput(
   if (dtype === 'float32') return x;
   const s = q?.scale ?? 1;
   const z = q?.zeroPoint ?? 0;
-  const round = (lo: number, hi: number) => (v: number) => Math.max(lo, Math.min(hi, Math.round(v / s) + z));
+  const round = (lo: number, hi: number) => (v: number) => Math.max(lo, Math.min(hi, roundAway(v / s) + z));
   return dtype === 'int8' ? Int8Array.from(x, round(-128, 127)) : Uint8Array.from(x, round(0, 255));
 }
 
@@ -231,7 +232,10 @@ export async function verifyTflite(
 }
 
 /** How activation ranges are taken from calibration data. */
-export type CalibrationMethod = 'minmax' | 'percentile' | 'mse';
+export type CalibrationMethod = 'minmax' | 'percentile' | 'mse' | 'average';
+
+/** Percentile clipping: never below min/max in `npm run bench:convert-int8` and on trained runs (docs/converter.md). */
+export const DEFAULT_CALIBRATION: CalibrationMethod = 'percentile';
 
 /** Histogram bins per tensor for percentile calibration. */
 const BINS = 2048;
@@ -263,9 +267,10 @@ function mseRange(h: Float64Array, r: { min: number; max: number }): { min: numb
 /**
  * Collects per-tensor activation ranges of the float graph over calibration samples, by running a
  * copy of the graph in the TFLite runtime with all activations as outputs. `minmax` takes the
- * extremes; `percentile` makes a second pass that fills a histogram over [min, max] per tensor and
- * clips each end to the given percentile (default 99.99), so rare outliers do not stretch the
- * int8 step.
+ * extremes; `percentile` (the default) makes a second pass that fills a histogram over [min, max]
+ * per tensor and clips each end to the given percentile (default 99.99), so rare outliers do not
+ * stretch the int8 step; `mse` picks the clipping with the least expected squared error over that
+ * histogram; `average` takes the mean over samples of each sample's min and max.
  * @example const ranges = await calibrate(floatGraph, calib.x);
  */
 export async function calibrate(
@@ -273,10 +278,14 @@ export async function calibrate(
   x: tf.Tensor,
   o: { threads?: number; method?: CalibrationMethod; percentile?: number } = {},
 ): Promise<Ranges> {
-  const method = o.method ?? 'minmax';
+  const method = o.method ?? DEFAULT_CALIBRATION;
   const pct = o.percentile ?? 99.99;
-  if (!['minmax', 'percentile', 'mse'].includes(method))
-    throw new ConfigError({ field: 'calibration', expected: 'minmax | percentile | mse', received: method });
+  if (!['minmax', 'percentile', 'mse', 'average'].includes(method))
+    throw new ConfigError({
+      field: 'calibration',
+      expected: 'minmax | percentile | mse | average',
+      received: method,
+    });
   if (!(pct > 50 && pct <= 100))
     throw new ConfigError({ field: 'percentile', expected: 'a number in (50, 100]', received: pct });
   const { graph: cg, tensors } = calibrationGraph(graph);
@@ -293,15 +302,24 @@ export async function calibrate(
     }
   };
   try {
+    // Sums of per-sample extremes, for `average`.
+    const sums = new Map<number, { min: number; max: number }>();
     pass((t, v) => {
       const r = ranges.get(t) ?? { min: Infinity, max: -Infinity };
+      let lo = Infinity;
+      let hi = -Infinity;
       for (let i = 0; i < v.length; i++) {
-        if (v[i] < r.min) r.min = v[i];
-        if (v[i] > r.max) r.max = v[i];
+        if (v[i] < lo) lo = v[i];
+        if (v[i] > hi) hi = v[i];
       }
-      ranges.set(t, r);
+      ranges.set(t, { min: Math.min(r.min, lo), max: Math.max(r.max, hi) });
+      const sm = sums.get(t) ?? { min: 0, max: 0 };
+      sums.set(t, { min: sm.min + lo, max: sm.max + hi });
     });
-    if (method !== 'minmax') {
+    if (method === 'average') {
+      for (const [t, sm] of sums)
+        if (t !== graph.inputs[0]) ranges.set(t, { min: sm.min / n, max: sm.max / n });
+    } else if (method !== 'minmax') {
       const hist = new Map<number, Float64Array>();
       pass((t, v) => {
         if (t === graph.inputs[0]) return;

@@ -36,6 +36,7 @@ export {
   runTflite,
   VerificationError,
   FP32_TOLERANCE,
+  DEFAULT_CALIBRATION,
   type ConvertOptions,
   type ConvertResult,
   type ReportCard,

@@ -71,9 +71,20 @@ function floats(t: GraphTensor): Float32Array {
   return new Float32Array(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength));
 }
 
+/**
+ * Rounds half away from zero, like the TFLite kernels' std::round (Math.round rounds -0.5 up).
+ * @example roundAway(-63.5) // -64
+ */
+export function roundAway(v: number): number {
+  return Math.sign(v) * Math.round(Math.abs(v));
+}
+
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
-/** float32 -> IEEE half bits, round to nearest even. */
+/**
+ * float32 -> IEEE half bits, round to nearest even.
+ * @example toHalf(1) // 0x3c00
+ */
 export function toHalf(v: number): number {
   f32[0] = v;
   const x = u32[0];
@@ -124,7 +135,10 @@ function dequantized(g: Graph, newOps: GraphOp[], op: GraphOp, slot: number, sto
   op.inputs[slot] = out;
 }
 
-/** Symmetric int8 per-channel (axis >= 0) or per-tensor (axis -1) quantization of a float array. */
+/**
+ * Symmetric int8 per-channel (axis >= 0) or per-tensor (axis -1) quantization of a float array.
+ * @example const { q, scale } = quantizeSymmetric(weights, [16, 3, 3, 8], 0); // 16 scales
+ */
 export function quantizeSymmetric(
   values: Float32Array,
   shape: number[],
@@ -141,7 +155,7 @@ export function quantizeSymmetric(
   const scale = Array.from(maxAbs, (m) => (m > 0 ? m / 127 : 1e-8));
   const q = new Int8Array(values.length);
   values.forEach((v, i) => {
-    q[i] = Math.max(-127, Math.min(127, Math.round(v / scale[chOf(i)])));
+    q[i] = Math.max(-127, Math.min(127, roundAway(v / scale[chOf(i)])));
   });
   return { q, scale };
 }
@@ -196,7 +210,10 @@ export function calibrationGraph(g: Graph): { graph: Graph; tensors: number[] } 
   return { graph: { ...g, outputs: tensors }, tensors };
 }
 
-/** Asymmetric int8 parameters covering [min, max] (widened to include 0, as the kernels need). */
+/**
+ * Asymmetric int8 parameters covering [min, max] (widened to include 0, as the kernels need).
+ * @example int8Params(0, 1) // { scale: 1 / 255, zeroPoint: -128 }
+ */
 export function int8Params(min: number, max: number): { scale: number; zeroPoint: number } {
   const lo = Math.min(0, min);
   const hi = Math.max(0, max);
@@ -209,6 +226,12 @@ function quantOf(p: { scale: number; zeroPoint: number }): Quantization {
   return { scale: [p.scale], zeroPoint: [p.zeroPoint] };
 }
 
+/**
+ * int8 LOGISTIC outputs (scale 1/256, zero point -128) saturate at 127 for x > 5.2 and at -128 for
+ * x < -6.24: clipping its input range at +-6.25 loses nothing.
+ */
+export const LOGISTIC_INPUT_LIMIT = 6.25;
+
 function fullInt8(g0: Graph, o: QuantizeOptions): Graph {
   const ranges = o.ranges;
   if (!ranges)
@@ -219,6 +242,15 @@ function fullInt8(g0: Graph, o: QuantizeOptions): Graph {
     });
   const g = cloneGraph(g0);
   const params = new Map<number, { scale: number; zeroPoint: number }>();
+  // Tensors read only by LOGISTIC: beyond +-LOGISTIC_INPUT_LIMIT the int8 sigmoid is saturated, so
+  // their range is clipped there (SE gates can reach +-1000 and would otherwise get a step of ~10).
+  const consumers = new Map<number, BuiltinOpName[]>();
+  for (const op of g.ops) for (const t of op.inputs) consumers.set(t, [...(consumers.get(t) ?? []), op.op]);
+  const onlyFeedsLogistic = new Set(
+    [...consumers]
+      .filter(([t, ops]) => !g.outputs.includes(t) && ops.every((o) => o === 'LOGISTIC'))
+      .map(([t]) => t),
+  );
   const ops: GraphOp[] = [];
   const inputType = o.inputType ?? 'float32';
   const outputType = o.outputType ?? 'float32';
@@ -286,7 +318,7 @@ function fullInt8(g0: Graph, o: QuantizeOptions): Graph {
       } else if (w && slot === w.bias) {
         const ws = g.tensors[op.inputs[w.weight]].quant?.scale ?? [1];
         const scale = Array.from(v, (_, c) => sIn * ws[ws.length === 1 ? 0 : c]);
-        const q = Int32Array.from(v, (b, c) => Math.round(b / scale[c]));
+        const q = Int32Array.from(v, (b, c) => roundAway(b / scale[c]));
         g.tensors[ti] = {
           ...t,
           type: 'INT32',
@@ -303,7 +335,7 @@ function fullInt8(g0: Graph, o: QuantizeOptions): Graph {
         }
         const p = int8Params(lo, hi);
         const q = Int8Array.from(v, (a) =>
-          Math.max(-128, Math.min(127, Math.round(a / p.scale) + p.zeroPoint)),
+          Math.max(-128, Math.min(127, roundAway(a / p.scale) + p.zeroPoint)),
         );
         g.tensors[ti] = { ...t, type: 'INT8', data: bytesOf(q), quant: quantOf(p) };
         params.set(ti, p);
@@ -320,7 +352,9 @@ function fullInt8(g0: Graph, o: QuantizeOptions): Graph {
             expected: 'a calibrated range',
             received: 'none',
           });
-        p = int8Params(r.min, r.max);
+        p = onlyFeedsLogistic.has(out)
+          ? int8Params(Math.max(r.min, -LOGISTIC_INPUT_LIMIT), Math.min(r.max, LOGISTIC_INPUT_LIMIT))
+          : int8Params(r.min, r.max);
       } else p = rule.output;
       params.set(out, p);
       g.tensors[out] = { ...g.tensors[out], type: 'INT8', quant: quantOf(p) };

@@ -96,7 +96,10 @@ const SIMD_PROBE = new Uint8Array([
   0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 8, 1, 6, 0, 65, 0, 253, 15, 11,
 ]);
 
-/** Whether this engine supports WebAssembly SIMD. */
+/**
+ * Whether this engine supports WebAssembly SIMD.
+ * @example const m = await loadTfliteModel(bytes, { simd: simdSupported() });
+ */
 export function simdSupported(): boolean {
   // The WebAssembly namespace is not in the ES2022 lib typings.
   const wasm = (globalThis as unknown as { WebAssembly: { validate(b: Uint8Array): boolean } }).WebAssembly;

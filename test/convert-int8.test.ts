@@ -1,7 +1,7 @@
 /**
  * Full-integer int8 on small trained models (EfficientNet-B0 baseline and DMP, width 0.25, depth
  * 0.34, Fashion-MNIST 28x28; test/fixtures/int8, made by scripts/make-int8-fixtures.ts), through
- * the real TFLite runtime: top-1 agreement with the float model >= 97%, accuracy drop <= 1 point,
+ * the real TFLite runtime: top-1 agreement with the float model >= 97.5% (B0) / 99% (DMP), accuracy drop <= 1 point,
  * per-channel int8 weights with zero point 0, int32 biases with scale s_in * s_w[c], float / int8 /
  * uint8 input and output, and the max-drop gate.
  */
@@ -20,6 +20,8 @@ import { ConfigError } from '../sdk/errors.js';
 let evalSet: Samples;
 let calib: Samples;
 const models: Record<string, tf.LayersModel> = {};
+/** Top-1 agreement with the float model (default percentile calibration, bench:convert-int8). */
+const MIN_AGREEMENT: Record<string, number> = { baseline: 0.975, dmp: 0.99 };
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -38,7 +40,7 @@ after(() => {
 
 describe('int8 full integer', () => {
   for (const variant of ['baseline', 'dmp']) {
-    it(`${variant}: >= 97% top-1 agreement, <= 1 point accuracy drop, 2-5x smaller`, async () => {
+    it(`${variant}: top-1 agreement >= ${MIN_AGREEMENT[variant] * 100}%, <= 1 point accuracy drop, 2-5x smaller`, async () => {
       const m = models[variant];
       const fp32 = await convertModel(m, { quantize: 'fp32', eval: evalSet });
       const { tflite, report } = await convertModel(m, {
@@ -47,8 +49,8 @@ describe('int8 full integer', () => {
         eval: evalSet,
         labels: [...'0123456789'],
       });
-      // EfficientNet's swish + SE loses precision in int8 (see docs/converter.md): >= 97% here.
-      assert.ok(report.top1Agreement >= 0.97, `agreement ${report.top1Agreement}`);
+      // EfficientNet's swish + SE loses precision in int8 (docs/converter.md): B0 reaches 98%, DMP 99%+.
+      assert.ok(report.top1Agreement >= MIN_AGREEMENT[variant], `agreement ${report.top1Agreement}`);
       assert.ok(report.accuracy && report.accuracy.float > 75, `float accuracy ${report.accuracy?.float}`);
       assert.ok(report.accuracy.drop <= 1, `drop ${report.accuracy.drop}`);
       assert.equal(report.passed, true);

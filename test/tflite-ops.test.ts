@@ -8,6 +8,8 @@ import * as tf from '@tensorflow/tfjs';
 import { lowerModel, type LowerOptions } from '../converter/lower.js';
 import { writeTflite } from '../converter/tflite/writer.js';
 import { readTflite } from '../converter/tflite/reader.js';
+import { int8Params, quantizeGraph, quantizeSymmetric, toHalf } from '../converter/quantize.js';
+import { calibrate } from '../converter/convert.js';
 import { loadTfliteModel } from '../device/tflite-runtime.js';
 import { ChannelDuplicate, ChannelMaxPool, DropConnect } from '../sdk/layers.js';
 import { ModelError } from '../sdk/errors.js';
@@ -208,5 +210,74 @@ describe('lowering: one layer type at a time', () => {
       () => lowerModel(model, { duplicate: 'nope' as never }),
       (e: unknown) => e instanceof Error && /duplicate/.test((e as ModelError).field),
     );
+  });
+});
+
+describe('quantization helpers', () => {
+  it('toHalf rounds to nearest even, saturates and keeps subnormals', () => {
+    assert.equal(toHalf(1), 0x3c00);
+    assert.equal(toHalf(-2), 0xc000);
+    assert.equal(toHalf(65504), 0x7bff);
+    assert.equal(toHalf(1e6), 0x7c00);
+    assert.equal(toHalf(1e-7), 2);
+    assert.equal(toHalf(1 + 2 ** -11), 0x3c00, 'tie rounds to even');
+    assert.equal(toHalf(1 + 3 * 2 ** -11), 0x3c02, 'tie rounds to even (up)');
+  });
+
+  it('int8Params covers the range with 0 exactly representable; quantizeSymmetric is per channel', () => {
+    assert.deepEqual(int8Params(0, 1), { scale: 1 / 255, zeroPoint: -128 });
+    const p = int8Params(-1, 3);
+    assert.ok(Math.abs(p.scale - 4 / 255) < 1e-12);
+    assert.equal(p.zeroPoint, Math.round(-128 + 1 / p.scale));
+    const { q, scale } = quantizeSymmetric(Float32Array.from([1, -0.5, 4, 2]), [2, 2], 0);
+    assert.deepEqual(scale, [1 / 127, 4 / 127]);
+    assert.deepEqual(Array.from(q), [127, -64, 127, 64]);
+  });
+});
+
+describe('int8 rules', () => {
+  it('clips a tensor read only by LOGISTIC to +-6.25, so a wide SE gate keeps its resolution', async () => {
+    const input = tf.input({ shape: [1, 1, 8] });
+    const gate = tf.layers.conv2d({ filters: 8, kernelSize: 1, activation: 'sigmoid' });
+    const model = tf.model({ inputs: input, outputs: gate.apply(input) as Sym });
+    // Large weights: pre-sigmoid values reach the tens, like under-trained SE gates.
+    gate.setWeights([tf.mul(tf.randomNormal([1, 1, 8, 8], 0, 1, 'float32', 4), 20), tf.zeros([8])]);
+    const g = lowerModel(model);
+    // Inputs on the int8 grid of [0, 1] (k/255), so input quantization adds no error.
+    const x = tf.div(tf.floor(tf.randomUniform([64, 1, 1, 8], 0, 256, 'float32', 5)), 255);
+    const ranges = await calibrate(g, x);
+    const pre = g.ops[0].outputs[0];
+    const r = ranges.get(pre) as { min: number; max: number };
+    assert.ok(r.max - r.min > 40, `wide pre-sigmoid range ${r.min}..${r.max}`);
+    const q = quantizeGraph(g, 'int8', { ranges });
+    const scale = q.tensors[pre].quant?.scale[0] as number;
+    assert.ok(scale <= 12.5 / 255 + 1e-9, `pre-sigmoid scale ${scale}`);
+    // The same model with the raw range on that tensor, for comparison.
+    const raw = int8Params(r.min, r.max);
+    const unclipped = {
+      ...q,
+      tensors: q.tensors.map((t, i) =>
+        i === pre ? { ...t, quant: { scale: [raw.scale], zeroPoint: [raw.zeroPoint] } } : t,
+      ),
+    };
+    const rf = await loadTfliteModel(writeTflite(g));
+    const rq = await loadTfliteModel(writeTflite(q));
+    const ru = await loadTfliteModel(writeTflite(unclipped));
+    const all = x.dataSync() as Float32Array;
+    let errClipped = 0;
+    let errRaw = 0;
+    for (let i = 0; i < 64; i++) {
+      const xi = all.slice(i * 8, (i + 1) * 8);
+      const a = rf.infer([xi])[0];
+      const b = rq.infer([xi])[0];
+      const c = ru.infer([xi])[0];
+      a.forEach((v, k) => {
+        errClipped += Math.abs(v - b[k]) / a.length / 64;
+        errRaw += Math.abs(v - c[k]) / a.length / 64;
+      });
+    }
+    for (const m of [rf, rq, ru]) m.dispose();
+    assert.ok(errClipped < errRaw, `mean sigmoid error clipped ${errClipped} vs raw ${errRaw}`);
+    assert.ok(errClipped < 0.02, `mean sigmoid error ${errClipped}`);
   });
 });

@@ -11,7 +11,14 @@ import { loadData } from '../../sdk/data/index.js';
 import { sampleInputs } from '../../sdk/data/pipeline.js';
 import type { ImageDataset } from '../../sdk/data/types.js';
 import type { PreprocessSpec } from '../../sdk/preprocess.js';
-import { convertModel, runTflite, VerificationError, type ReportCard } from '../../converter/convert.js';
+import {
+  convertModel,
+  runTflite,
+  VerificationError,
+  DEFAULT_CALIBRATION,
+  type CalibrationMethod,
+  type ReportCard,
+} from '../../converter/convert.js';
 import { QUANTIZE_MODES, type IoType, type QuantizeMode } from '../../converter/quantize.js';
 import { writeBundle, type GoldenInput } from '../../converter/bundle.js';
 import { loadTfliteModel } from '../../device/tflite-runtime.js';
@@ -101,7 +108,7 @@ const command: Command = {
   usage:
     'edge-dmp convert --run runs/x --quantize fp32|fp16|dynamic|int8 [--calib <data spec>] [--calib-samples 300] ' +
     '[--eval-samples 500] [--max-drop 1.0] [--force] [--input-type float32|int8|uint8] [--output-type float32|int8|uint8] ' +
-    '[--calibration minmax|percentile|mse] [--softmax] [--model best|last] [--backend auto|wasm|cpu|tensorflow] --out model.edmp|model.tflite [--sign key] [--json]',
+    '[--calibration minmax|percentile|mse|average] [--softmax] [--model best|last] [--backend auto|wasm|cpu|tensorflow] --out model.edmp|model.tflite [--sign key] [--json]',
   async run(argv) {
     const { values } = parseFlags(argv, {
       run: { type: 'string' },
@@ -144,11 +151,11 @@ const command: Command = {
         expected: 'an .edmp --out (a bare .tflite has no signature)',
         received: out,
       });
-    const calibration = values.calibration ?? 'minmax';
-    if (calibration !== 'minmax' && calibration !== 'percentile' && calibration !== 'mse')
+    const calibration = values.calibration ?? DEFAULT_CALIBRATION;
+    if (!['minmax', 'percentile', 'mse', 'average'].includes(calibration))
       throw new ConfigError({
         field: '--calibration',
-        expected: 'minmax | percentile | mse',
+        expected: 'minmax | percentile | mse | average',
         received: calibration,
       });
     const which = values.model ?? (existsSync(join(run, 'best', 'model.json')) ? 'best' : 'last');
@@ -196,7 +203,7 @@ const command: Command = {
         force: values.force,
         inputType: ioType('--input-type', values['input-type']),
         outputType: ioType('--output-type', values['output-type']),
-        calibration,
+        calibration: calibration as CalibrationMethod,
         softmax: values.softmax,
       });
     } catch (e) {

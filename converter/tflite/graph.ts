@@ -41,7 +41,10 @@ export interface Graph {
   description?: string;
 }
 
-/** Raw bytes of a typed array (copied, so later writes to the source do not change the graph). */
+/**
+ * Raw bytes of a typed array (copied, so later writes to the source do not change the graph).
+ * @example g.tensor({ name: 'w', shape: [4], type: 'FLOAT32', data: bytesOf(new Float32Array(4)) });
+ */
 export function bytesOf(a: Float32Array | Int32Array | Int8Array | Uint8Array | Uint16Array): Uint8Array {
   return new Uint8Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
 }
@@ -73,7 +76,10 @@ export class GraphBuilder {
   }
 }
 
-/** Removes tensors no op or graph edge refers to (the float originals of replaced weights). */
+/**
+ * Removes tensors no op or graph edge refers to (the float originals of replaced weights).
+ * @example const smaller = dropUnused(graph);
+ */
 export function dropUnused(g: Graph): Graph {
   const used = new Set<number>([...g.inputs, ...g.outputs]);
   for (const o of g.ops) for (const t of [...o.inputs, ...o.outputs]) if (t >= 0) used.add(t);

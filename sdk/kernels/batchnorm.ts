@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { f32, offsetOf, release, type TensorInfo } from './wasm-backend.js';
-import { simdKernels } from './simd.js';
+import { chunkedSum, simdKernels } from './simd.js';
 
 export const BN_TRAIN = 'EdmpBatchNormTrain';
 export const BN_TRAIN_GRAD = 'EdmpBatchNormTrainGrad';
@@ -32,24 +32,26 @@ export function batchNormTrainWasm({ inputs, backend: b, attrs }: KernelArgs): T
   const varOut = backend.makeOutput([c], 'float32');
   const simd = simdKernels(backend);
   if (simd) {
-    // Two passes in float32 SIMD (sum, then squared deviations), then y = x * a + o.
-    const ab = backend.makeOutput([2 * c], 'float32');
+    // Two passes (sum, then squared deviations) in float32 SIMD over row chunks summed in float64,
+    // then y = x * a + o. Scratch: a, o, one chunk's sums (c each).
+    const ab = backend.makeOutput([3 * c], 'float32');
     const rows = f32(backend, x).length / c;
     const [px, py, pm, pv, pab] = [x, y, meanOut, varOut, ab].map((t) => offsetOf(backend, t));
-    f32(backend, meanOut).fill(0);
-    f32(backend, varOut).fill(0);
-    simd.col_sum(px, c * 4, pm, rows, c);
+    const ps = pab + 2 * c * 4;
+    const scratch = () => f32(backend, ab).subarray(2 * c);
+    const s1 = chunkedSum(rows, c, scratch, (r0, n) => simd.col_sum(px + r0 * c * 4, c * 4, ps, n, c));
     const mv = f32(backend, meanOut);
-    for (let j = 0; j < c; j++) mv[j] /= rows;
-    simd.col_sq_dev(px, c * 4, pm, pv, rows, c);
+    for (let j = 0; j < c; j++) mv[j] = s1[j] / rows;
+    const s2 = chunkedSum(rows, c, scratch, (r0, n) => simd.col_sq_dev(px + r0 * c * 4, c * 4, pm, ps, n, c));
     const vv = f32(backend, varOut);
     const abv = f32(backend, ab);
     const gv = f32(backend, gamma);
     const bv = f32(backend, beta);
+    const mv2 = f32(backend, meanOut);
     for (let j = 0; j < c; j++) {
-      vv[j] /= rows;
+      vv[j] = s2[j] / rows;
       abv[j] = gv[j] / Math.sqrt(vv[j] + eps);
-      abv[c + j] = bv[j] - mv[j] * abv[j];
+      abv[c + j] = bv[j] - mv2[j] * abv[j];
     }
     simd.affine(px, c * 4, py, c * 4, pab, pab + c * 4, rows, c);
     release(backend, ab);
@@ -103,8 +105,12 @@ export function batchNormTrainGradWasm({ inputs, backend: b, attrs }: KernelArgs
     const tmp = backend.makeOutput([5 * c], 'float32');
     const rows = f32(backend, x).length / c;
     const [pdy, px, pdx, pm, pt] = [dy, x, dx, mean, tmp].map((t) => offsetOf(backend, t));
-    f32(backend, tmp).fill(0, 0, 2 * c);
-    simd.bn_grad_sums(pdy, c * 4, px, c * 4, pm, pt, pt + c * 4, rows, c);
+    const sums = chunkedSum(
+      rows,
+      2 * c,
+      () => f32(backend, tmp).subarray(0, 2 * c),
+      (r0, n) => simd.bn_grad_sums(pdy + r0 * c * 4, c * 4, px + r0 * c * 4, c * 4, pm, pt, pt + c * 4, n, c),
+    );
     const t = f32(backend, tmp);
     const gv = f32(backend, gamma);
     const vv = f32(backend, variance);
@@ -113,7 +119,7 @@ export function batchNormTrainGradWasm({ inputs, backend: b, attrs }: KernelArgs
     const dbv = f32(backend, dbeta);
     for (let j = 0; j < c; j++) {
       const rstd = 1 / Math.sqrt(vv[j] + eps);
-      const [sdy, sdyx] = [t[j], t[c + j]];
+      const [sdy, sdyx] = [sums[j], sums[c + j]];
       dbv[j] = sdy;
       dgv[j] = sdyx * rstd;
       const k1 = gv[j] * rstd;

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { ConfigError } from '../errors.js';
 import { f32, offsetOf, release, reshapeWasm, runWasm, type TensorInfo } from './wasm-backend.js';
-import { simdKernels } from './simd.js';
+import { SUM_CHUNK_ROWS, chunkedSum, simdKernels } from './simd.js';
 
 type Pad = 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
 type Shape4 = [number, number, number, number];
@@ -69,8 +69,14 @@ export function conv2DBackpropFilterWasm(args: {
       cols = backend.makeOutput([m, k], 'float32');
       im2col(f32(backend, x), f32(backend, cols), info);
     }
-    f32(backend, out).fill(0);
-    simd.matmul_tn(offsetOf(backend, cols), offsetOf(backend, dy), offsetOf(backend, out), m, k, cout);
+    const [pa, pb, po] = [cols, dy, out].map((t) => offsetOf(backend, t));
+    const total = chunkedSum(
+      m,
+      k * cout,
+      () => f32(backend, out),
+      (r0, n) => simd.matmul_tn(pa + r0 * k * 4, pb + r0 * cout * 4, po, n, k, cout),
+    );
+    f32(backend, out).set(total);
     if (!direct) release(backend, cols);
     return out;
   }
@@ -360,16 +366,18 @@ function geometry(info: tf.backend_util.Conv2DInfo): DwGeometry {
 }
 
 /**
- * Visits every (batch, output row, filter tap) of a depthwise conv with the run of output columns
+ * Visits every (batch element in [b0, b1), output row, filter tap) of a depthwise conv with the run of output columns
  * whose input column is inside the image: f(x element offset, dy element offset, tap, run length).
  * Along the run, x advances by sw pixels and dy by one.
  */
 function depthwiseTaps(
   g: DwGeometry,
+  b0: number,
+  b1: number,
   f: (xOff: number, yOff: number, tap: number, rows: number) => void,
 ): void {
   const c = g.channels;
-  for (let b = 0; b < g.batch; b++) {
+  for (let b = b0; b < b1; b++) {
     for (let oy = 0; oy < g.outH; oy++) {
       for (let r = 0; r < g.kh; r++) {
         const iy = oy * g.sh + r * g.dh - g.top;
@@ -386,6 +394,20 @@ function depthwiseTaps(
       }
     }
   }
+}
+
+/** chunkedSum over batch elements, SUM_CHUNK_ROWS output positions (at least one element) per chunk. */
+function chunkedBatches(
+  g: DwGeometry,
+  view: () => Float32Array,
+  f: (b0: number, b1: number) => void,
+): Float64Array {
+  const per = Math.max(1, Math.floor(SUM_CHUNK_ROWS / (g.outH * g.outW)));
+  const chunks = Math.ceil(g.batch / per);
+  return chunkedSum(chunks * SUM_CHUNK_ROWS, view().length, view, (r0) => {
+    const b0 = (r0 / SUM_CHUNK_ROWS) * per;
+    f(b0, Math.min(g.batch, b0 + per));
+  });
 }
 
 /** dW[r, c, d, q] = sum over (b, y, x) of x[b, y*sh + r*dh - top, x*sw + c*dw - left, d] * dy[b, y, x, d*mult + q]. */
@@ -407,18 +429,25 @@ export function depthwiseBackpropFilterWasm(args: {
   const out = backend.makeOutput([...attrs.filterShape], 'float32');
   const simd = simdKernels(backend);
   if (simd && g.mult === 1) {
-    f32(backend, out).fill(0);
-    depthwiseTaps(g, (xOff, yOff, tap, rows) =>
-      simd.row_dot_acc(
-        offsetOf(backend, x) + xOff * 4,
-        g.sw * g.channels * 4,
-        offsetOf(backend, dy) + yOff * 4,
-        g.channels * 4,
-        offsetOf(backend, out) + tap * g.channels * 4,
-        rows,
-        g.channels,
-      ),
+    // A few batch elements (>= SUM_CHUNK_ROWS output positions) at a time into `out`, summed in float64.
+    const [px, py, po] = [x, dy, out].map((t) => offsetOf(backend, t));
+    const total = chunkedBatches(
+      g,
+      () => f32(backend, out),
+      (b0, b1) =>
+        depthwiseTaps(g, b0, b1, (xOff, yOff, tap, rows) =>
+          simd.row_dot_acc(
+            px + xOff * 4,
+            g.sw * g.channels * 4,
+            py + yOff * 4,
+            g.channels * 4,
+            po + tap * g.channels * 4,
+            rows,
+            g.channels,
+          ),
+        ),
     );
+    f32(backend, out).set(total);
     return out;
   }
   const xv = f32(backend, x);
@@ -474,7 +503,7 @@ export function depthwiseBackpropInputWasm(args: {
   const simd = simdKernels(backend);
   if (simd && g.mult === 1) {
     f32(backend, out).fill(0);
-    depthwiseTaps(g, (xOff, yOff, tap, rows) =>
+    depthwiseTaps(g, 0, g.batch, (xOff, yOff, tap, rows) =>
       simd.row_axpy(
         offsetOf(backend, dy) + yOff * 4,
         g.channels * 4,

@@ -77,3 +77,26 @@ export function simdKernels(backend: BackendWasm): SimdExports | undefined {
   }
   return inst ?? undefined;
 }
+
+/** Rows per chunk for float32 SIMD sums; chunks are added in float64 (error grows with chunk, not tensor, size). */
+export const SUM_CHUNK_ROWS = 128;
+
+/**
+ * Sums in chunks: `f(r0, n)` accumulates rows [r0, r0 + n) into the zeroed float32 scratch view
+ * returned by `scratch()`; each chunk's result is added to a float64 total, which is returned.
+ */
+export function chunkedSum(
+  rows: number,
+  len: number,
+  scratch: () => Float32Array,
+  f: (r0: number, n: number) => void,
+): Float64Array {
+  const total = new Float64Array(len);
+  for (let r0 = 0; r0 < rows; r0 += SUM_CHUNK_ROWS) {
+    scratch().fill(0);
+    f(r0, Math.min(SUM_CHUNK_ROWS, rows - r0));
+    const s = scratch();
+    for (let i = 0; i < len; i++) total[i] += s[i];
+  }
+  return total;
+}
