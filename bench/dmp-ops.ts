@@ -7,7 +7,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
-import { lowerModel, type DuplicateStrategy, type MaxPoolStrategy } from '../converter/lower.js';
+import {
+  lowerModel,
+  type DuplicateStrategy,
+  type LowerOptions,
+  type MaxPoolStrategy,
+} from '../converter/lower.js';
 import { quantizeGraph, calibrationGraph } from '../converter/quantize.js';
 import { writeTflite } from '../converter/tflite/writer.js';
 import { loadTfliteModel } from '../device/tflite-runtime.js';
@@ -26,22 +31,26 @@ const SHAPES: [number, number, number][] = [
   [7, 192, 6],
 ];
 
+/** Lowering options, plus the int8 choice of keeping a depth_multiplier > 1 (see quantize.ts). */
+type BenchOptions = LowerOptions & { splitDepthMultiplier?: boolean };
+
 function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 }
 
-async function load(
-  model: tf.LayersModel,
-  opts: { duplicate?: DuplicateStrategy; maxpool?: MaxPoolStrategy },
-  int8: boolean,
-) {
+async function load(model: tf.LayersModel, opts: BenchOptions, int8: boolean) {
   let g = lowerModel(model, opts);
   if (int8) {
     // Ranges for a uniform [-1, 1] input; every tensor of these graphs shares the input's range.
     const { tensors } = calibrationGraph(g);
     const ranges = new Map([...tensors, ...g.inputs].map((t) => [t, { min: -1, max: 1 }]));
-    g = quantizeGraph(g, 'int8', { ranges, inputType: 'int8', outputType: 'int8' });
+    g = quantizeGraph(g, 'int8', {
+      ranges,
+      inputType: 'int8',
+      outputType: 'int8',
+      splitDepthMultiplier: opts.splitDepthMultiplier,
+    });
   }
   const rt = await loadTfliteModel(writeTflite(g));
   const n = rt.inputs[0].shape.reduce((a, b) => a * b, 1);
@@ -61,8 +70,9 @@ async function race<S extends string>(
   strategies: S[],
   key: 'duplicate' | 'maxpool',
   int8: boolean,
+  optsOf: (s: S) => BenchOptions = (s) => ({ [key]: s }),
 ): Promise<Map<S, { median: number; min: number }>> {
-  const loaded = await Promise.all(strategies.map((s) => load(model, { [key]: s }, int8)));
+  const loaded = await Promise.all(strategies.map((s) => load(model, optsOf(s), int8)));
   const t = strategies.map(() => [] as number[]);
   for (let i = 0; i < RUNS; i++) {
     loaded.forEach(({ rt, x }, k) => {
@@ -90,6 +100,7 @@ for (const int8 of [false, true]) {
       ['gather', 'tile', 'concat'] as DuplicateStrategy[],
       'duplicate',
       int8,
+      (s) => ({ duplicate: s, fuseDuplicate: false }),
     )) {
       rows.push({
         layer: 'ChannelDuplicate',
@@ -105,7 +116,33 @@ for (const int8 of [false, true]) {
       inputs: poolIn,
       outputs: new ChannelMaxPool({ t }).apply(poolIn) as tf.SymbolicTensor,
     });
-    for (const [s, r] of await race(pool, ['reduce_max', 'maximum'] as MaxPoolStrategy[], 'maxpool', int8)) {
+    // The duplicate as the zoo uses it: followed by a 3x3 depthwise conv, as GATHER + DEPTHWISE_CONV_2D
+    // or folded into one DEPTHWISE_CONV_2D with depth_multiplier t.
+    const dw = tf.model({
+      inputs: dupIn,
+      outputs: tf.layers
+        .depthwiseConv2d({ kernelSize: 3, padding: 'same', useBias: false })
+        .apply(new ChannelDuplicate({ t }).apply(dupIn)) as tf.SymbolicTensor,
+    });
+    for (const [s, r] of await race(dw, ['gather+dw', 'fused dw'], 'duplicate', int8, (s) => ({
+      fuseDuplicate: s === 'fused dw',
+      splitDepthMultiplier: false,
+    }))) {
+      rows.push({
+        layer: 'ChannelDuplicate + DW 3x3',
+        shape: `${h}x${h}x${c} t=${t}`,
+        dtype,
+        strategy: s,
+        ms: r.median,
+        minMs: r.min,
+      });
+    }
+    for (const [s, r] of await race(
+      pool,
+      ['reduce_max', 'maximum', 'max_pool_2d'] as MaxPoolStrategy[],
+      'maxpool',
+      int8,
+    )) {
       rows.push({
         layer: 'ChannelMaxPool',
         shape: `${h}x${h}x${c * t} t=${t}`,

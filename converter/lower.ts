@@ -2,7 +2,8 @@
  * Graph lowering: a tfjs LayersModel becomes a float32 TFLite Graph. One table entry per layer
  * className; each entry appends TFLite ops and returns the tensor indices of the layer's outputs.
  * BatchNormalization that directly follows a Conv2D / DepthwiseConv2D (its only consumer) is folded
- * into that conv's weights and bias.
+ * into that conv's weights and bias. A ChannelDuplicate (interleave order) whose only consumer is a
+ * DepthwiseConv2D is folded into that conv's depth_multiplier (see docs/converter.md).
  */
 import type * as tf from '@tensorflow/tfjs';
 import { ConfigError, ModelError } from '../sdk/errors.js';
@@ -12,13 +13,18 @@ import { Activation, Padding } from './tflite/schema.js';
 /** Op sequences for ChannelDuplicate (see docs/converter.md for the measurement). */
 export type DuplicateStrategy = 'gather' | 'tile' | 'concat';
 /** Op sequences for ChannelMaxPool. */
-export type MaxPoolStrategy = 'reduce_max' | 'maximum';
+export type MaxPoolStrategy = 'reduce_max' | 'maximum' | 'max_pool_2d';
 
 export interface LowerOptions {
   /** Append SOFTMAX to the logits. Default false. */
   softmax?: boolean;
   duplicate?: DuplicateStrategy;
   maxpool?: MaxPoolStrategy;
+  /**
+   * Fold ChannelDuplicate(t, interleave) -> DepthwiseConv2D into one DEPTHWISE_CONV_2D with
+   * depth_multiplier t (GATHER is not delegated to XNNPACK). Default true.
+   */
+  fuseDuplicate?: boolean;
 }
 
 /** Default op sequences: the fastest in the TFLite runtime per `bench/dmp-ops.ts`. */
@@ -44,10 +50,14 @@ export class LowerContext {
   readonly shapeOf = new Map<number, number[]>();
   /** BatchNormalization layers already folded into the conv before them. */
   readonly folded = new Set<string>();
+  /** DepthwiseConv2D layer name -> t of the ChannelDuplicate folded into its depth_multiplier. */
+  readonly dupFolded = new Map<string, number>();
+  /** SymbolicTensor ids of the model outputs (never folded away). */
+  readonly modelOutputs = new Set<number>();
   constructor(
     readonly nodes: LayerNode[],
     readonly consumers: Map<number, LayerNode[]>,
-    readonly opts: Required<Pick<LowerOptions, 'duplicate' | 'maxpool'>>,
+    readonly opts: Required<Pick<LowerOptions, 'duplicate' | 'maxpool' | 'fuseDuplicate'>>,
   ) {}
 
   act(name: string, shape: number[]): number {
@@ -181,7 +191,10 @@ function conv(ctx: LowerContext, n: LayerNode, inputs: number[], depthwise: bool
   const padding = String(cfg.padding ?? 'valid');
   const ws = weightsByName(n.layer);
   const kernel = need(ws.get(depthwise ? 'depthwise_kernel' : 'kernel'), n.layer.name, 'a kernel');
-  const mult = depthwise ? Number(cfg.depthMultiplier ?? 1) : 1;
+  // A folded ChannelDuplicate(t) before it: the input has C channels, the kernel [KH,KW,C*t,M] is
+  // read as [KH,KW,C,t*M] (channel c*t+j of the duplicate is input channel c), so output c*t*M+k
+  // keeps its filter.
+  const mult = depthwise ? Number(cfg.depthMultiplier ?? 1) * (ctx.dupFolded.get(n.layer.name) ?? 1) : 1;
   const cout = depthwise ? cin * mult : Number(cfg.filters);
   const bias = ws.get('bias')?.data;
   const fold = foldBn(ctx, n, cout);
@@ -360,6 +373,32 @@ const MAXPOOL: Record<
     });
     return reshape(ctx, red, [1, h, w, g], name);
   },
+  // MAX_POOL_2D with a 1 x t window over a reshaped view: interleave [1, H*W*C', t, 1] (one
+  // channel), tile [1, H*W, t, C'] (C' channels).
+  max_pool_2d: (ctx, x, t, order, name) => {
+    const [, h, w, c] = ctx.shape(x);
+    const g = c / t;
+    const view = order === 'interleave' ? [1, h * w * g, t, 1] : [1, h * w, t, g];
+    const grouped = reshape(ctx, x, view, `${name}/grouped`);
+    const pooled = ctx.act(`${name}/max`, order === 'interleave' ? [1, h * w * g, 1, 1] : [1, h * w, 1, g]);
+    ctx.g.op({
+      op: 'MAX_POOL_2D',
+      inputs: [grouped],
+      outputs: [pooled],
+      options: {
+        kind: 'Pool2DOptions',
+        values: {
+          padding: Padding.VALID,
+          stride_w: t,
+          stride_h: 1,
+          filter_width: t,
+          filter_height: 1,
+          fused_activation_function: 0,
+        },
+      },
+    });
+    return reshape(ctx, pooled, [1, h, w, g], name);
+  },
   maximum: (ctx, x, t, order, name) => {
     const c = ctx.shape(x)[3];
     const g = c / t;
@@ -493,6 +532,17 @@ export const LOWERINGS: Record<string, Lowering> = {
   ChannelDuplicate: (ctx, n, inputs) => {
     const { t, order } = channelT(n);
     if (t === 1) return [inputs[0]];
+    const cons = ctx.consumers.get(n.outputIds[0]) ?? [];
+    const foldable =
+      ctx.opts.fuseDuplicate &&
+      order === 'interleave' &&
+      cons.length === 1 &&
+      cons[0].className === 'DepthwiseConv2D' &&
+      !ctx.modelOutputs.has(n.outputIds[0]);
+    if (foldable) {
+      ctx.dupFolded.set(cons[0].layer.name, t);
+      return [inputs[0]];
+    }
     return [DUPLICATE[ctx.opts.duplicate](ctx, inputs[0], t, order, n.layer.name)];
   },
   ChannelMaxPool: (ctx, n, inputs) => {
@@ -560,7 +610,12 @@ export function lowerModel(model: tf.LayersModel, opts: LowerOptions = {}): Grap
   });
   const consumers = new Map<number, LayerNode[]>();
   for (const n of nodes) for (const id of n.inputIds) consumers.set(id, [...(consumers.get(id) ?? []), n]);
-  const ctx = new LowerContext(nodes, consumers, { duplicate, maxpool });
+  const ctx = new LowerContext(nodes, consumers, {
+    duplicate,
+    maxpool,
+    fuseDuplicate: opts.fuseDuplicate ?? true,
+  });
+  ctx.modelOutputs.add(symId(model.outputs[0]));
 
   const inShape = model.inputs[0].shape.map((d, i) => (i === 0 ? 1 : Number(d)));
   if (inShape.some((d) => !Number.isFinite(d) || d < 1)) {

@@ -27,6 +27,12 @@ export interface QuantizeOptions {
   inputType?: IoType;
   /** int8 only: type of the model output; default float32 (a DEQUANTIZE op is added). */
   outputType?: IoType;
+  /**
+   * int8 only: write a DEPTHWISE_CONV_2D with depth_multiplier M > 1 as GATHER (each channel M
+   * times) + DEPTHWISE_CONV_2D with multiplier 1, which the runtime's int8 kernel runs faster.
+   * Default true.
+   */
+  splitDepthMultiplier?: boolean;
 }
 
 /** Which inputs of an op are weights (quantized per channel along `axis`) and which is the bias. */
@@ -64,6 +70,7 @@ const INT8_RULES: Partial<
   CONCATENATION: { version: 2, output: 'same' },
   REDUCE_MAX: { version: 2, output: 'same' },
   MAXIMUM: { version: 2, output: 'same' },
+  MAX_POOL_2D: { version: 2, output: 'same' },
 };
 
 function floats(t: GraphTensor): Float32Array {
@@ -232,6 +239,43 @@ function quantOf(p: { scale: number; zeroPoint: number }): Quantization {
  */
 export const LOGISTIC_INPUT_LIMIT = 6.25;
 
+/**
+ * DEPTHWISE_CONV_2D (multiplier M > 1) on C channels -> GATHER to C*M channels (channel c*M+m =
+ * input c) + DEPTHWISE_CONV_2D (multiplier 1): the same filters [1,KH,KW,C*M], the same outputs.
+ * The built-in int8 depthwise kernels (int8 does not go through XNNPACK in this runtime) have their
+ * fast paths for multiplier 1 only (bench/dmp-b0.ts, docs/converter.md).
+ */
+function splitDepthMultiplier(g: Graph): void {
+  const ops: GraphOp[] = [];
+  for (const op of g.ops) {
+    const m = Number(op.options?.values.depth_multiplier ?? 1);
+    if (op.op !== 'DEPTHWISE_CONV_2D' || m <= 1) {
+      ops.push(op);
+      continue;
+    }
+    const x = g.tensors[op.inputs[0]];
+    const c = x.shape[3];
+    const idx = Int32Array.from({ length: c * m }, (_, k) => Math.floor(k / m));
+    const it =
+      g.tensors.push({ name: `${x.name}/x${m}/indices`, shape: [c * m], type: 'INT32', data: bytesOf(idx) }) -
+      1;
+    const y =
+      g.tensors.push({ name: `${x.name}/x${m}`, shape: [...x.shape.slice(0, 3), c * m], type: x.type }) - 1;
+    ops.push({
+      op: 'GATHER',
+      inputs: [op.inputs[0], it],
+      outputs: [y],
+      options: { kind: 'GatherOptions', values: { axis: 3, batch_dims: 0 } },
+    });
+    ops.push({
+      ...op,
+      inputs: [y, ...op.inputs.slice(1)],
+      options: { kind: 'DepthwiseConv2DOptions', values: { ...op.options?.values, depth_multiplier: 1 } },
+    });
+  }
+  g.ops = ops;
+}
+
 function fullInt8(g0: Graph, o: QuantizeOptions): Graph {
   const ranges = o.ranges;
   if (!ranges)
@@ -241,6 +285,7 @@ function fullInt8(g0: Graph, o: QuantizeOptions): Graph {
       received: undefined,
     });
   const g = cloneGraph(g0);
+  if (o.splitDepthMultiplier ?? true) splitDepthMultiplier(g);
   const params = new Map<number, { scale: number; zeroPoint: number }>();
   // Tensors read only by LOGISTIC: beyond +-LOGISTIC_INPUT_LIMIT the int8 sigmoid is saturated, so
   // their range is clipped there (SE gates can reach +-1000 and would otherwise get a step of ~10).

@@ -6,7 +6,12 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { convertModel } from '../converter/convert.js';
+import { calibrate, convertModel } from '../converter/convert.js';
+import { lowerModel } from '../converter/lower.js';
+import { quantizeGraph } from '../converter/quantize.js';
+import type { Graph } from '../converter/tflite/graph.js';
+import { writeTflite } from '../converter/tflite/writer.js';
+import { loadTfliteModel } from '../device/tflite-runtime.js';
 import { readTflite } from '../converter/tflite/reader.js';
 import { createModel } from '../sdk/models/registry.js';
 import { VARIANTS, type Variant } from '../sdk/models/archs.js';
@@ -60,9 +65,16 @@ describe('every zoo variant converts to fp32 within tolerance', () => {
       assert.equal(report.top1Agreement, 1);
       assert.equal(report.samples, 12);
       assert.equal(report.passed, true);
-      const ops = new Set(readTflite(tflite).ops.map((o) => o.op));
+      const read = readTflite(tflite);
+      const ops = new Set(read.ops.map((o) => o.op));
       const dmpOps = variant === 'dmp' || variant === 'duplicate';
-      assert.equal(ops.has('GATHER'), dmpOps, 'duplicate lowers to GATHER');
+      // Interleave: every duplicate folds into the depthwise conv after it (depth_multiplier t).
+      assert.equal(ops.has('GATHER'), dmpOps && order === 'tile', 'tile-order duplicate lowers to GATHER');
+      assert.equal(
+        read.ops.some((o) => o.op === 'DEPTHWISE_CONV_2D' && Number(o.options?.values.depth_multiplier) > 1),
+        dmpOps && order === 'interleave',
+        'interleave duplicate folds into depth_multiplier',
+      );
       assert.equal(
         ops.has('REDUCE_MAX'),
         variant === 'dmp' || variant === 'maxpool',
@@ -103,4 +115,44 @@ describe('fp16 and dynamic', () => {
       assert.ok(w.quant.zeroPoint.every((z) => z === 0));
     });
   }
+});
+
+describe('int8 and the duplicate folded into the depthwise conv', () => {
+  it('efficientnet-b0 dmp: split back to GATHER + multiplier 1 by default; kept, per-channel over C*t', async () => {
+    const m = randomModel('efficientnet-b0', 'dmp');
+    const x = samples();
+    const { tflite, report } = await convertModel(m, { quantize: 'int8', calib: x, eval: x, force: true });
+    assert.ok(report.top1Agreement >= 10 / 12, `agreement ${report.top1Agreement}`);
+    const mults = (g: Graph) =>
+      g.ops
+        .filter((o) => o.op === 'DEPTHWISE_CONV_2D')
+        .map((o) => Number(o.options?.values.depth_multiplier));
+    const split = readTflite(tflite);
+    assert.ok(mults(split).every((k) => k === 1));
+    assert.ok(split.ops.some((o) => o.op === 'GATHER'));
+    // Kept (splitDepthMultiplier: false): int8 weights per channel on axis 3, C*t scales; runs.
+    const g = lowerModel(m);
+    const q = quantizeGraph(g, 'int8', { ranges: await calibrate(g, x.x), splitDepthMultiplier: false });
+    assert.ok(mults(q).some((k) => k > 1));
+    assert.ok(!q.ops.some((o) => o.op === 'GATHER'));
+    for (const o of q.ops.filter((k) => k.op === 'DEPTHWISE_CONV_2D')) {
+      const [x0, w] = [q.tensors[o.inputs[0]], q.tensors[o.inputs[1]]];
+      assert.equal(w.type, 'INT8');
+      assert.equal(w.shape[3], x0.shape[3] * Number(o.options?.values.depth_multiplier));
+      assert.equal(w.quant?.dimension, 3);
+      assert.equal(w.quant?.scale.length, w.shape[3]);
+    }
+    const rt = await loadTfliteModel(writeTflite(q));
+    const kept = await loadTfliteModel(tflite);
+    try {
+      const inp = x.x.slice(0, 1).dataSync() as Float32Array;
+      const [a] = rt.infer([inp]);
+      const [b] = kept.infer([inp]);
+      // Same weights and ranges, same kernels' arithmetic up to rounding order: equal logits.
+      assert.deepEqual(Array.from(a), Array.from(b));
+    } finally {
+      rt.dispose();
+      kept.dispose();
+    }
+  });
 });

@@ -178,7 +178,7 @@ describe('lowering: one layer type at a time', () => {
         );
       });
     }
-    for (const maxpool of ['reduce_max', 'maximum'] as const) {
+    for (const maxpool of ['reduce_max', 'maximum', 'max_pool_2d'] as const) {
       it(`ChannelMaxPool (${order}) as ${maxpool}`, async () => {
         const ops = await check((x) => new ChannelMaxPool({ t: 3, order }).apply(x) as Sym, [3, 3, 12], {
           maxpool,
@@ -187,7 +187,7 @@ describe('lowering: one layer type at a time', () => {
       });
     }
     it(`ChannelDuplicate -> per-copy depthwise -> ChannelMaxPool (${order}) matches tfjs`, async () => {
-      await check(
+      const ops = await check(
         (x) => {
           const d = new ChannelDuplicate({ t: 4, order }).apply(x) as Sym;
           const y = tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same' }).apply(d) as Sym;
@@ -195,8 +195,30 @@ describe('lowering: one layer type at a time', () => {
         },
         [5, 5, 3],
       );
+      // Interleave: the duplicate folds into the depthwise conv's depth_multiplier (no GATHER).
+      assert.equal(ops.includes('GATHER'), order === 'tile', ops.join());
     });
   }
+
+  it('ChannelDuplicate(t) -> DepthwiseConv2D (stride 2, multiplier 2) + BN folds to one DEPTHWISE_CONV_2D', async () => {
+    const build = (x: Sym) => {
+      const d = new ChannelDuplicate({ t: 3 }).apply(x) as Sym;
+      const y = tf.layers
+        .depthwiseConv2d({ kernelSize: 3, strides: 2, depthMultiplier: 2, padding: 'same', useBias: false })
+        .apply(d) as Sym;
+      return tf.layers.batchNormalization().apply(y) as Sym;
+    };
+    assert.deepEqual(await check(build, [6, 6, 4]), ['DEPTHWISE_CONV_2D']);
+    const input = tf.input({ shape: [6, 6, 4] });
+    const g = lowerModel(tf.model({ inputs: input, outputs: build(input) }));
+    assert.equal(g.ops[0].options?.values.depth_multiplier, 6);
+    assert.deepEqual(g.tensors[g.ops[0].inputs[1]].shape, [1, 3, 3, 24]);
+    // Opting out keeps the GATHER.
+    assert.deepEqual(await check(build, [6, 6, 4], { fuseDuplicate: false }), [
+      'GATHER',
+      'DEPTHWISE_CONV_2D',
+    ]);
+  });
 
   it('a layer with no mapping is a ModelError naming the layer', async () => {
     const input = tf.input({ shape: [4, 4, 2] });

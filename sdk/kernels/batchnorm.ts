@@ -36,7 +36,7 @@ export function batchNormTrainWasm({ inputs, backend: b, attrs }: KernelArgs): T
     // then y = x * a + o. Scratch: a, o, one chunk's sums (c each).
     const ab = backend.makeOutput([3 * c], 'float32');
     const rows = f32(backend, x).length / c;
-    const [px, py, pm, pv, pab] = [x, y, meanOut, varOut, ab].map((t) => offsetOf(backend, t));
+    const [px, py, pm, pab] = [x, y, meanOut, ab].map((t) => offsetOf(backend, t));
     const ps = pab + 2 * c * 4;
     const scratch = () => f32(backend, ab).subarray(2 * c);
     const s1 = chunkedSum(rows, c, scratch, (r0, n) => simd.col_sum(px + r0 * c * 4, c * 4, ps, n, c));

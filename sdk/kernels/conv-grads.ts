@@ -1,10 +1,12 @@
 /**
  * Gradient kernels the tfjs `wasm` backend lacks (tfjs 4.22): Conv2DBackpropFilter,
- * DepthwiseConv2dNativeBackpropFilter and DepthwiseConv2dNativeBackpropInput, NHWC float32.
+ * DepthwiseConv2dNativeBackpropFilter and DepthwiseConv2dNativeBackpropInput, plus a faster
+ * Conv2DBackpropInput; NHWC float32.
  *
- * Conv filter gradients are matrix products (x^T . dy, through im2col when the kernel is not
- * 1x1) run by the backend's BatchMatMul; the depthwise gradients are direct loops over the
- * contiguous channel axis, in SIMD WebAssembly when available (see simd.ts), else in JS.
+ * Conv gradients are matrix products over the NHWC rows (x^T . dy for the filter, dy . W^T for the
+ * input, with im2col / col2im when the kernel is not 1x1); depthwise gradients are loops over the
+ * contiguous channel axis. Both run as SIMD WebAssembly (simd.ts) where available; without it,
+ * the matrix products go to the backend's XNNPACK BatchMatMul and the loops run in JS.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
@@ -24,6 +26,9 @@ function nhwcOnly(dataFormat: string | undefined, kernel: string): void {
 
 /**
  * dW[r, c, i, o] = sum over (b, y, x) of x[b, y*sh + r - top, x*sw + c - left, i] * dy[b, y, x, o].
+ *
+ * @example
+ * tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'wasm', kernelFunc: conv2DBackpropFilterWasm });
  */
 export function conv2DBackpropFilterWasm(args: {
   inputs: tf.NamedTensorInfoMap;

@@ -79,7 +79,7 @@ export function simdKernels(backend: BackendWasm): SimdExports | undefined {
 }
 
 /** Rows per chunk for float32 SIMD sums; chunks are added in float64 (error grows with chunk, not tensor, size). */
-export const SUM_CHUNK_ROWS = 128;
+export const SUM_CHUNK_ROWS = 512;
 
 /**
  * Sums in chunks: `f(r0, n)` accumulates rows [r0, r0 + n) into the zeroed float32 scratch view

@@ -1,0 +1,88 @@
+/**
+ * EfficientNet-B0 vs its DMP variant at 224x224 (10 classes, random weights) in the TFLite runtime
+ * the device uses: p50 / min per model, fp32 and int8, timed round-robin (one inference of each in
+ * turn) so load from other processes hits all alike. `dmp (unfused)` is the DMP model lowered with
+ * `fuseDuplicate: false` (GATHER + DEPTHWISE_CONV_2D), the lowering before the fold;
+ * `dmp max_pool_2d` lowers ChannelMaxPool to MAX_POOL_2D (XNNPACK) instead of REDUCE_MAX;
+ * `dmp int8 mult t` keeps the folded depth_multiplier t in int8 (`splitDepthMultiplier: false`),
+ * where the default writes GATHER + DEPTHWISE_CONV_2D (multiplier 1) again.
+ *
+ *   nice node --import tsx bench/dmp-b0.ts [--runs N]
+ */
+import { performance } from 'node:perf_hooks';
+import * as tf from '@tensorflow/tfjs';
+import { calibrate } from '../converter/convert.js';
+import { lowerModel, type LowerOptions } from '../converter/lower.js';
+import { quantizeGraph } from '../converter/quantize.js';
+import { writeTflite } from '../converter/tflite/writer.js';
+import { loadTfliteModel } from '../device/tflite-runtime.js';
+import { createModel, registerFastKernels, selectBackend } from '../sdk/index.js';
+
+const args = process.argv.slice(2);
+const RUNS = Number(args[args.indexOf('--runs') + 1]) || 20;
+const RES = 224;
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+}
+
+await selectBackend('wasm');
+registerFastKernels();
+const candidates: {
+  name: string;
+  variant: 'baseline' | 'dmp';
+  opts: LowerOptions;
+  split?: boolean;
+  int8Only?: boolean;
+}[] = [
+  { name: 'b0', variant: 'baseline', opts: {} },
+  { name: 'dmp', variant: 'dmp', opts: {} },
+  { name: 'dmp (unfused)', variant: 'dmp', opts: { fuseDuplicate: false } },
+  { name: 'dmp max_pool_2d', variant: 'dmp', opts: { maxpool: 'max_pool_2d' } },
+  { name: 'dmp int8 mult t', variant: 'dmp', opts: {}, split: false, int8Only: true },
+];
+const calib = tf.randomUniform([2, RES, RES, 3], 0, 1, 'float32', 8);
+for (const precision of ['fp32', 'int8'] as const) {
+  const loaded = [];
+  for (const c of candidates.filter((k) => precision === 'int8' || !k.int8Only)) {
+    const model = createModel({
+      model: 'efficientnet-b0',
+      variant: c.variant,
+      classes: 10,
+      inputSize: RES,
+      dropout: 0,
+      dropConnect: 0,
+    });
+    const g = lowerModel(model, c.opts);
+    const q =
+      precision === 'int8'
+        ? quantizeGraph(g, 'int8', { ranges: await calibrate(g, calib), splitDepthMultiplier: c.split })
+        : g;
+    const rt = await loadTfliteModel(writeTflite(q));
+    const input =
+      rt.inputs[0].dtype === 'float32'
+        ? new Float32Array(RES * RES * 3).fill(0.5)
+        : new Int8Array(RES * RES * 3);
+    for (let i = 0; i < 3; i++) rt.infer([input]);
+    loaded.push({ c, rt, input, t: [] as number[] });
+  }
+  for (let i = 0; i < RUNS; i++) {
+    for (const l of loaded) {
+      const t0 = performance.now();
+      l.rt.infer([l.input]);
+      l.t.push(performance.now() - t0);
+    }
+  }
+  const b0 = pct(loaded[0].t, 50);
+  for (const l of loaded) {
+    const p50 = pct(l.t, 50);
+    console.log(
+      `${RES}  ${precision.padEnd(5)} ${l.c.name.padEnd(14)} p50 ${p50.toFixed(1).padStart(6)} ms  ` +
+        `min ${Math.min(...l.t)
+          .toFixed(1)
+          .padStart(6)} ms  ${(p50 / b0).toFixed(2)}x b0`,
+    );
+    l.rt.dispose();
+  }
+}
