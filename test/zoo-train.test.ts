@@ -1,7 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { createModel, listModels, selectBackend, registerFastKernels } from '../sdk/index.js';
+import {
+  createModel,
+  listModels,
+  selectBackend,
+  registerFastKernels,
+  withSeededRandom,
+} from '../sdk/index.js';
 
 // Every registered model, at small width/depth/input, on both CPU backends: finite logits of the
 // right shape, and a few Adam steps on a fixed batch lower the training loss.
@@ -24,16 +30,19 @@ for (const backend of ['cpu', 'wasm'] as const) {
         await selectBackend(backend);
         registerFastKernels();
         const before = tf.memory().numTensors;
-        const model = createModel({
-          model: entry.name,
-          variant,
-          classes: CLASSES,
-          inputSize: 16,
-          widthMult: 0.1,
-          depthMult: 0.1,
-          dropout: 0,
-          dropConnect: 0,
-        });
+        // Seeded initial weights: the check is about the backends, not about a lucky draw.
+        const model = withSeededRandom(7, () =>
+          createModel({
+            model: entry.name,
+            variant,
+            classes: CLASSES,
+            inputSize: 16,
+            widthMult: 0.1,
+            depthMult: 0.1,
+            dropout: 0,
+            dropConnect: 0,
+          }),
+        );
         const { x, y } = batch();
         const logits = model.predict(x) as tf.Tensor;
         assert.deepEqual(logits.shape, [6, CLASSES]);
@@ -53,7 +62,8 @@ for (const backend of ['cpu', 'wasm'] as const) {
           l.dispose();
         }
         assert.ok(losses.every(Number.isFinite), `finite losses ${losses}`);
-        assert.ok(losses[4] < losses[0], `loss went ${losses[0]} -> ${losses[4]}`);
+        // Mean of the last two against the first: robust to one noisy step.
+        assert.ok((losses[3] + losses[4]) / 2 < losses[0], `loss went ${losses.join(' -> ')}`);
         opt.dispose();
         model.dispose();
         tf.dispose([x, y]);
