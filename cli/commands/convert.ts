@@ -1,9 +1,8 @@
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '../../sdk/errors.js';
-import { loadModel } from '../../sdk/models/io.js';
+import { openRun } from '../../sdk/train/run-dir.js';
 import { selectBackend } from '../../sdk/backend.js';
 import { modelOptionsOf } from '../../sdk/models/registry.js';
 import { countMacs, countParams } from '../../sdk/models/stats.js';
@@ -25,18 +24,6 @@ import { loadTfliteModel } from '../../device/tflite-runtime.js';
 import { num, parseFlags, type Command } from '../command.js';
 
 const GOLDEN = 4;
-
-async function readRunFile(run: string, name: string): Promise<string> {
-  try {
-    return await readFile(join(run, name), 'utf8');
-  } catch (e) {
-    throw new ConfigError({
-      field: '--run',
-      expected: `a run directory with ${name}`,
-      received: (e as Error).message,
-    });
-  }
-}
 
 function ioType(flag: string, v: string | undefined): IoType | undefined {
   if (v === undefined) return undefined;
@@ -128,12 +115,11 @@ const command: Command = {
       backend: { type: 'string' },
       json: { type: 'boolean' },
     });
-    const run = values.run;
-    if (!run)
+    if (!values.run)
       throw new ConfigError({
         field: '--run',
         expected: 'a run directory written by edge-dmp train',
-        received: run,
+        received: values.run,
       });
     const out = values.out;
     if (!out || !/\.(edmp|tflite)$/.test(out))
@@ -158,21 +144,12 @@ const command: Command = {
         expected: 'minmax | percentile | mse | average',
         received: calibration,
       });
-    const which = values.model ?? (existsSync(join(run, 'best', 'model.json')) ? 'best' : 'last');
-    if (which !== 'best' && which !== 'last')
-      throw new ConfigError({ field: '--model', expected: 'best | last', received: which });
+    const opened = await openRun(values.run, values.model);
+    const { dir: run, preprocess, labels, config } = opened;
 
     // The tfjs side of the verification runs on the best available backend (or --backend).
     console.error(`backend: ${await selectBackend(values.backend)}`);
-    const preprocess = JSON.parse(await readRunFile(run, 'preprocess.json')) as PreprocessSpec;
-    const labels = (await readRunFile(run, 'labels.txt')).split('\n').filter(Boolean);
-    const config = JSON.parse(await readRunFile(run, 'config.json')) as {
-      data: string;
-      seed?: number;
-      valFraction?: number;
-      cifar100Labels?: 'fine' | 'coarse';
-    };
-    const model = await loadModel(join(run, which));
+    const model = await opened.loadModel();
     const calibN = num('--calib-samples', values['calib-samples'], 300);
     const evalN = num('--eval-samples', values['eval-samples'], 500);
     const maxDrop = num('--max-drop', values['max-drop'], 1.0);

@@ -1,25 +1,9 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { ConfigError, DataError } from '../../sdk/errors.js';
+import { DataError } from '../../sdk/errors.js';
 import { selectBackend } from '../../sdk/backend.js';
 import { registerFastKernels } from '../../sdk/kernels/index.js';
-import { loadModel } from '../../sdk/models/io.js';
 import { loadData } from '../../sdk/data/index.js';
-import { evaluate } from '../../sdk/train/index.js';
-import type { PreprocessSpec } from '../../sdk/preprocess.js';
+import { evaluate, openRun } from '../../sdk/train/index.js';
 import { num, parseFlags, type Command } from '../command.js';
-
-async function readRunFile(run: string, name: string): Promise<string> {
-  try {
-    return await readFile(join(run, name), 'utf8');
-  } catch (e) {
-    throw new ConfigError({
-      field: '--run',
-      expected: `a run directory with ${name}`,
-      received: (e as Error).message,
-    });
-  }
-}
 
 const command: Command = {
   summary:
@@ -36,24 +20,8 @@ const command: Command = {
       backend: { type: 'string' },
       json: { type: 'boolean' },
     });
-    const run = values.run;
-    if (!run)
-      throw new ConfigError({
-        field: '--run',
-        expected: 'a run directory written by edge-dmp train',
-        received: run,
-      });
-    const which = values.model ?? 'best';
-    if (which !== 'best' && which !== 'last')
-      throw new ConfigError({ field: '--model', expected: 'best | last', received: which });
-    const preprocess = JSON.parse(await readRunFile(run, 'preprocess.json')) as PreprocessSpec;
-    const labels = (await readRunFile(run, 'labels.txt')).split('\n').filter(Boolean);
-    const config = JSON.parse(await readRunFile(run, 'config.json')) as {
-      data: string;
-      cifar100Labels?: 'fine' | 'coarse';
-      seed?: number;
-      valFraction?: number;
-    };
+    const opened = await openRun(values.run, values.model);
+    const { dir: run, which, preprocess, labels, config } = opened;
     const spec = values.data ?? config.data;
     const backend = await selectBackend(values.backend);
     registerFastKernels();
@@ -72,7 +40,7 @@ const command: Command = {
         received: data.classes.length,
       });
     }
-    const model = await loadModel(join(run, which));
+    const model = await opened.loadModel();
     const val = { ...data.val, classes: labels };
     const ev = await evaluate(model, val, preprocess, {
       batchSize: num('--batch-size', values['batch-size'], 128),

@@ -20,3 +20,4 @@ export {
   type EpochMetrics,
 } from './progress.js';
 export { curveSvg, confusionSvg, type CurvePoint } from './plots.js';
+export { openRun, type OpenedRun, type RunDataConfig } from './run-dir.js';

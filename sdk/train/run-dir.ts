@@ -1,0 +1,64 @@
+/**
+ * Reading a training run directory back (what `edge-dmp eval` and `edge-dmp convert` start from).
+ */
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
+import { ConfigError } from '../errors.js';
+import { loadModel } from '../models/io.js';
+import type { PreprocessSpec } from '../preprocess.js';
+
+/** The parts of config.json that later stages need to reload the same data. */
+export interface RunDataConfig {
+  data: string;
+  seed?: number;
+  valFraction?: number;
+  cifar100Labels?: 'fine' | 'coarse';
+}
+
+export interface OpenedRun {
+  dir: string;
+  /** Which saved model: `best` (by val top-1) or `last`. */
+  which: 'best' | 'last';
+  preprocess: PreprocessSpec;
+  labels: string[];
+  config: RunDataConfig;
+  /** Loads the chosen model (custom layers included). */
+  loadModel(): Promise<tf.LayersModel>;
+}
+
+async function readRunFile(dir: string, name: string): Promise<string> {
+  try {
+    return await readFile(join(dir, name), 'utf8');
+  } catch (e) {
+    throw new ConfigError({
+      field: '--run',
+      expected: `a run directory with ${name}`,
+      received: (e as Error).message,
+    });
+  }
+}
+
+/**
+ * Opens a run written by `edge-dmp train`: its preprocessing spec, labels, data config and model.
+ * @param which `best` or `last`; default `best` when the run has one, else `last`.
+ * @example
+ * const run = await openRun('runs/x');
+ * const model = await run.loadModel();
+ */
+export async function openRun(dir: string | undefined, which?: string): Promise<OpenedRun> {
+  if (!dir)
+    throw new ConfigError({
+      field: '--run',
+      expected: 'a run directory written by edge-dmp train',
+      received: dir,
+    });
+  const w = which ?? (existsSync(join(dir, 'best', 'model.json')) ? 'best' : 'last');
+  if (w !== 'best' && w !== 'last')
+    throw new ConfigError({ field: '--model', expected: 'best | last', received: w });
+  const preprocess = JSON.parse(await readRunFile(dir, 'preprocess.json')) as PreprocessSpec;
+  const labels = (await readRunFile(dir, 'labels.txt')).split('\n').filter(Boolean);
+  const config = JSON.parse(await readRunFile(dir, 'config.json')) as RunDataConfig;
+  return { dir, which: w, preprocess, labels, config, loadModel: () => loadModel(join(dir, w)) };
+}
