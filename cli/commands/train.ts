@@ -30,6 +30,7 @@ const FLAGS: Record<string, [keyof TrainConfig, Kind]> = {
   'cifar100-labels': ['cifar100Labels', 'string'],
   'val-limit': ['valLimit', 'int'],
   'eval-batch-size': ['evalBatchSize', 'int'],
+  'precise-bn': ['preciseBn', 'int'],
   backend: ['backend', 'string'],
 };
 
@@ -44,7 +45,7 @@ const command: Command = {
     '[--width-mult 1] [--depth-mult 1] [--input-size N] [--channels 1|3] [--seed 0] [--max-steps N] [--backend auto|node|wasm|cpu] ' +
     '[--val-data <spec>] [--lr 0.01] [--weight-decay 0] [--label-smoothing 0] [--warmup 0] [--augment crop-flip|rrc-flip|none] ' +
     '[--normalize dataset|imagenet|none] [--dropout p] [--drop-connect p] [--val-fraction 0.1] [--cifar100-labels fine|coarse] ' +
-    '[--val-limit N] [--eval-batch-size 128] [--json] | edge-dmp train --resume --out runs/x',
+    '[--val-limit N] [--eval-batch-size 128] [--precise-bn 20] [--json] | edge-dmp train --resume --out runs/x',
   async run(argv) {
     const options = Object.fromEntries(Object.keys(FLAGS).map((f) => [f, { type: 'string' as const }]));
     const { values } = parseFlags(argv, {

@@ -1,5 +1,5 @@
 /** Training: the recipe, the loop, checkpoints, evaluation, progress and plots. */
-export { train, type TrainOptions, type TrainResult, type RunSummary } from './trainer.js';
+export { train, preciseBatchNorm, type TrainOptions, type TrainResult, type RunSummary } from './trainer.js';
 export {
   resolveTrainConfig,
   learningRate,

@@ -49,6 +49,12 @@ export interface TrainConfig {
   /** Evaluate at most this many val images after each epoch (the final summary uses all). */
   valLimit?: number;
   evalBatchSize: number;
+  /**
+   * Before each evaluation, re-estimate BatchNorm's running statistics as the exact average over
+   * this many training batches (forward only; "precise BN"). Short runs at lr 0.01 otherwise
+   * evaluate with statistics that lag the weights. 0 turns it off.
+   */
+  preciseBn: number;
   backend: string;
 }
 
@@ -70,6 +76,7 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'data'> = {
   seed: 0,
   normalize: 'dataset',
   evalBatchSize: 128,
+  preciseBn: 20,
   backend: 'auto',
 };
 
@@ -88,6 +95,7 @@ const CHECKS: [keyof TrainConfig, (v: unknown) => boolean, string][] = [
   ['valFraction', (v) => typeof v === 'number' && v > 0 && v < 1, 'a fraction in (0, 1)'],
   ['valLimit', (v) => v === undefined || (Number.isInteger(v) && (v as number) >= 1), 'an integer >= 1'],
   ['evalBatchSize', (v) => Number.isInteger(v) && (v as number) >= 1, 'an integer >= 1'],
+  ['preciseBn', (v) => Number.isInteger(v) && (v as number) >= 0, 'an integer >= 0'],
   ['augment', (v) => v === undefined || AUGMENTS.includes(v as AugmentName), AUGMENTS.join(' | ')],
   ['normalize', (v) => NORMALIZE_MODES.includes(v as Normalize), NORMALIZE_MODES.join(' | ')],
   ['cifar100Labels', (v) => v === 'fine' || v === 'coarse', 'fine | coarse'],

@@ -26,6 +26,9 @@ import { learningRate, resolveTrainConfig, type TrainConfig } from './recipe.js'
 
 const INIT = 0x1a17;
 const STEP = 0x57e9;
+const PRECISE_BN = 0x9b4e;
+/** Epoch index offset for the batches of the precise-BN pass (a shuffle of its own, never trained on). */
+const PRECISE_BN_EPOCH = 1 << 20;
 const IMAGENET = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 
 export interface TrainOptions {
@@ -318,6 +321,16 @@ export async function train(
     }
     interrupted = false;
     const trainSeconds = state.partial.seconds;
+    if (cfg.preciseBn > 0) {
+      await preciseBatchNorm(
+        model,
+        trainBatches(trainDs, batchOpts, PRECISE_BN_EPOCH + epoch, 0, Math.min(cfg.preciseBn, steps)),
+        {
+          shape: [H, W, channels],
+          seed: hashSeed(cfg.seed, epoch, PRECISE_BN),
+        },
+      );
+    }
     const ev = await evaluate(model, valDs, preprocess, {
       batchSize: cfg.evalBatchSize,
       limit: cfg.valLimit,
@@ -401,4 +414,36 @@ export async function train(
   optimizer.dispose();
   model.dispose();
   return { out, backend, interrupted, state, summary };
+}
+
+/**
+ * "Precise BN": sets every BatchNorm's running mean/variance to the exact average of its batch
+ * statistics over the given batches (forward passes in training mode, no weight update), by
+ * stepping each layer's momentum through k/(k+1).
+ */
+export async function preciseBatchNorm(
+  model: tf.LayersModel,
+  batches: AsyncIterable<{ x: Float32Array; y: Int32Array | number[]; size: number }>,
+  o: { shape: [number, number, number]; seed: number },
+): Promise<void> {
+  const bns = model.layers.filter((l) => l.getClassName() === 'BatchNormalization') as unknown as {
+    momentum: number;
+  }[];
+  if (bns.length === 0) return;
+  const saved = bns.map((l) => l.momentum);
+  let k = 0;
+  try {
+    for await (const b of batches) {
+      if (b.size === 0) continue;
+      for (const l of bns) l.momentum = k / (k + 1);
+      withSeededRandom(o.seed + k, () =>
+        tf.tidy(() => {
+          model.apply(tf.tensor4d(b.x, [b.size, ...o.shape]), { training: true });
+        }),
+      );
+      k++;
+    }
+  } finally {
+    bns.forEach((l, i) => (l.momentum = saved[i]));
+  }
 }
