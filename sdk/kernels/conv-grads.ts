@@ -375,6 +375,30 @@ function geometry(info: tf.backend_util.Conv2DInfo): DwGeometry {
  * whose input column is inside the image: f(x element offset, dy element offset, tap, run length).
  * Along the run, x advances by sw pixels and dy by one.
  */
+/**
+ * The JS fallbacks' window walk: calls `tap` with the offsets of the input pixel (x), the output
+ * pixel (dy) and the filter tap (w) for every in-bounds (output pixel, kernel tap) pair.
+ */
+function forEachWindowTap(g: DwGeometry, tap: (xo: number, yo: number, wo: number) => void): void {
+  const cm = g.channels * g.mult;
+  for (let b = 0; b < g.batch; b++) {
+    for (let oy = 0; oy < g.outH; oy++) {
+      for (let r = 0; r < g.kh; r++) {
+        const iy = oy * g.sh + r * g.dh - g.top;
+        if (iy < 0 || iy >= g.inH) continue;
+        for (let ox = 0; ox < g.outW; ox++) {
+          const yo = ((b * g.outH + oy) * g.outW + ox) * cm;
+          for (let c = 0; c < g.kw; c++) {
+            const ix = ox * g.sw + c * g.dw - g.left;
+            if (ix < 0 || ix >= g.inW) continue;
+            tap(((b * g.inH + iy) * g.inW + ix) * g.channels, yo, (r * g.kw + c) * cm);
+          }
+        }
+      }
+    }
+  }
+}
+
 function depthwiseTaps(
   g: DwGeometry,
   b0: number,
@@ -459,31 +483,16 @@ export function depthwiseBackpropFilterWasm(args: {
   const dyv = f32(backend, dy);
   const acc = new Float64Array(g.kh * g.kw * g.channels * g.mult);
   const cm = g.channels * g.mult;
-  for (let b = 0; b < g.batch; b++) {
-    for (let oy = 0; oy < g.outH; oy++) {
-      for (let r = 0; r < g.kh; r++) {
-        const iy = oy * g.sh + r * g.dh - g.top;
-        if (iy < 0 || iy >= g.inH) continue;
-        for (let ox = 0; ox < g.outW; ox++) {
-          const yo = ((b * g.outH + oy) * g.outW + ox) * cm;
-          for (let c = 0; c < g.kw; c++) {
-            const ix = ox * g.sw + c * g.dw - g.left;
-            if (ix < 0 || ix >= g.inW) continue;
-            const xo = ((b * g.inH + iy) * g.inW + ix) * g.channels;
-            const wo = (r * g.kw + c) * cm;
-            if (g.mult === 1) {
-              for (let d = 0; d < cm; d++) acc[wo + d] += xv[xo + d] * dyv[yo + d];
-            } else {
-              for (let d = 0; d < g.channels; d++) {
-                const xval = xv[xo + d];
-                for (let q = 0; q < g.mult; q++) acc[wo + d * g.mult + q] += xval * dyv[yo + d * g.mult + q];
-              }
-            }
-          }
-        }
+  forEachWindowTap(g, (xo, yo, wo) => {
+    if (g.mult === 1) {
+      for (let d = 0; d < cm; d++) acc[wo + d] += xv[xo + d] * dyv[yo + d];
+    } else {
+      for (let d = 0; d < g.channels; d++) {
+        const xval = xv[xo + d];
+        for (let q = 0; q < g.mult; q++) acc[wo + d * g.mult + q] += xval * dyv[yo + d * g.mult + q];
       }
     }
-  }
+  });
   f32(backend, out).set(acc);
   return out;
 }
@@ -526,31 +535,16 @@ export function depthwiseBackpropInputWasm(args: {
   const dx = f32(backend, out);
   dx.fill(0);
   const cm = g.channels * g.mult;
-  for (let b = 0; b < g.batch; b++) {
-    for (let oy = 0; oy < g.outH; oy++) {
-      for (let r = 0; r < g.kh; r++) {
-        const iy = oy * g.sh + r * g.dh - g.top;
-        if (iy < 0 || iy >= g.inH) continue;
-        for (let ox = 0; ox < g.outW; ox++) {
-          const yo = ((b * g.outH + oy) * g.outW + ox) * cm;
-          for (let c = 0; c < g.kw; c++) {
-            const ix = ox * g.sw + c * g.dw - g.left;
-            if (ix < 0 || ix >= g.inW) continue;
-            const xo = ((b * g.inH + iy) * g.inW + ix) * g.channels;
-            const wo = (r * g.kw + c) * cm;
-            if (g.mult === 1) {
-              for (let d = 0; d < cm; d++) dx[xo + d] += dyv[yo + d] * wv[wo + d];
-            } else {
-              for (let d = 0; d < g.channels; d++) {
-                let s = 0;
-                for (let q = 0; q < g.mult; q++) s += dyv[yo + d * g.mult + q] * wv[wo + d * g.mult + q];
-                dx[xo + d] += s;
-              }
-            }
-          }
-        }
+  forEachWindowTap(g, (xo, yo, wo) => {
+    if (g.mult === 1) {
+      for (let d = 0; d < cm; d++) dx[xo + d] += dyv[yo + d] * wv[wo + d];
+    } else {
+      for (let d = 0; d < g.channels; d++) {
+        let s = 0;
+        for (let q = 0; q < g.mult; q++) s += dyv[yo + d * g.mult + q] * wv[wo + d * g.mult + q];
+        dx[xo + d] += s;
       }
     }
-  }
+  });
   return out;
 }
