@@ -39,6 +39,12 @@ export interface SerialReporterOptions {
   reopenMs?: number;
   /** Lines kept while the port is closed (default 100). */
   maxQueued?: number;
+  /**
+   * Wait after a (re)open before writing (default 100 ms): the other end may still be setting its
+   * line up (a USB-serial board resetting on open, a pty pair configuring raw mode) and discard
+   * what arrives meanwhile. Lines reported during the wait are queued, so order is kept.
+   */
+  settleMs?: number;
 }
 
 export interface SerialReporterEvents {
@@ -97,6 +103,7 @@ export class SerialReporter extends EventEmitter<SerialReporterEvents> implement
   private readonly trigger: boolean;
   private readonly onTrigger: SerialReporterOptions['onTrigger'];
   private readonly reopenMs: number;
+  private readonly settleMs: number;
   private readonly maxQueued: number;
   private port: SerialPort | null = null;
   private isOpen = false;
@@ -135,6 +142,7 @@ export class SerialReporter extends EventEmitter<SerialReporterEvents> implement
     this.trigger = opts.trigger ?? false;
     this.onTrigger = opts.onTrigger;
     this.reopenMs = opts.reopenMs ?? 1000;
+    this.settleMs = opts.settleMs ?? 100;
     this.maxQueued = opts.maxQueued ?? 100;
     this.open();
   }
@@ -159,14 +167,18 @@ export class SerialReporter extends EventEmitter<SerialReporterEvents> implement
         return;
       }
       if (err) return this.lost(port, err.message);
-      this.isOpen = true;
-      this.counts.opens++;
       port.on('close', (e?: Error) => this.lost(port, e?.message ?? 'closed'));
       port
         .pipe(new ReadlineParser({ delimiter: '\n' }))
         .on('data', (l: string) => void this.onLine(l.replace(/\r$/, '')));
-      this.emit('open');
-      for (const line of this.queue.splice(0)) this.writeLine(line);
+      setTimeout(() => {
+        // Gone or replaced while settling: lost() has already scheduled the next attempt.
+        if (this.closed || port !== this.port || !port.isOpen) return;
+        this.isOpen = true;
+        this.counts.opens++;
+        this.emit('open');
+        for (const line of this.queue.splice(0)) this.writeLine(line);
+      }, this.settleMs);
     });
   }
 

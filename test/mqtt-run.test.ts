@@ -51,10 +51,16 @@ test('run --mqtt --serial: results on both, commands reach the pipeline, status 
   const dev = join(dir, 'tty-dev');
   const mcuPath = join(dir, 'tty-mcu');
   const socat = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${dev}`, `pty,raw,echo=0,link=${mcuPath}`], {
-    stdio: 'ignore',
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
   procs.push(socat);
-  await until('ptys', () => existsSync(dev) && existsSync(mcuPath));
+  // socat's "ready" line, not just the links: bytes written during its terminal setup can be discarded.
+  let socatLog = '';
+  socat.stderr?.on('data', (d: Buffer) => (socatLog += d.toString()));
+  await until(
+    'ptys',
+    () => existsSync(dev) && existsSync(mcuPath) && socatLog.includes('starting data transfer loop'),
+  );
   const mcu = new SerialPort({ path: mcuPath, baudRate: 115200 });
   closers.push(() => new Promise<void>((r) => (mcu.isOpen ? mcu.close(() => r()) : r())));
   const lines: string[] = [];

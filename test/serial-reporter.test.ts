@@ -26,10 +26,17 @@ async function ptyPair(name: string) {
   const dev = join(dir, `${name}-dev`);
   const mcu = join(dir, `${name}-mcu`);
   const p = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${dev}`, `pty,raw,echo=0,link=${mcu}`], {
-    stdio: 'ignore',
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
   procs.push(p);
-  await until('socat ptys', () => existsSync(dev) && existsSync(mcu));
+  // Wait for socat's own "ready" line, not just the links: bytes written while it is still setting
+  // the terminals up (raw, echo off) can be discarded.
+  let log = '';
+  p.stderr?.on('data', (d: Buffer) => (log += d.toString()));
+  await until(
+    'socat ptys',
+    () => existsSync(dev) && existsSync(mcu) && log.includes('starting data transfer loop'),
+  );
   const exited = new Promise<void>((r) => p.once('exit', () => r()));
   return {
     dev,
