@@ -1,20 +1,27 @@
 /**
- * int8 quality on the trained fixtures (test/fixtures/int8, scripts/make-int8-fixtures.ts): top-1
- * agreement with the float model, accuracy of both and size, for each calibration method.
+ * int8 quality on trained models: top-1 agreement with the float model, logit SQNR, accuracy of both
+ * and size, for each calibration method. Default models: the test fixtures (test/fixtures/int8,
+ * scripts/make-int8-fixtures.ts); `--models <dir>` takes `<dir>/<variant>/best` of `edge-dmp train`
+ * runs instead (28x28x1 Fashion-MNIST models, inputs pixel / 255).
  *
- *   npm run bench:convert-int8      (or: nice node --import tsx bench/convert-int8.ts [--eval 300] [--calib 200] [--json])
+ *   npm run bench:convert-int8      (or: nice node --import tsx bench/convert-int8.ts [--eval 2000] [--calib 200] [--models runs/x] [--json])
  */
+import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { convertModel, type CalibrationMethod } from '../converter/convert.js';
+import { convertModel, runTflite, type CalibrationMethod } from '../converter/convert.js';
+import { lowerModel } from '../converter/lower.js';
+import { writeTflite } from '../converter/tflite/writer.js';
+import { loadTfliteModel } from '../device/tflite-runtime.js';
 import { loadData } from '../sdk/data/index.js';
 import { sampleInputs } from '../sdk/data/pipeline.js';
 import { defaultPreprocess } from '../sdk/preprocess.js';
 import { loadModel } from '../sdk/models/io.js';
 
 const args = process.argv.slice(2);
-const flag = (name: string, d: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : d);
-const EVAL = flag('--eval', 300);
-const CALIB = flag('--calib', 200);
+const flag = (name: string, d: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : d);
+const EVAL = Number(flag('--eval', '2000'));
+const CALIB = Number(flag('--calib', '200'));
+const MODELS = flag('--models', '');
 
 await tf.setBackend('cpu');
 const data = await loadData('fashion-mnist');
@@ -23,24 +30,61 @@ const ev = await sampleInputs(data.val, pp, EVAL, 1);
 const cb = await sampleInputs(data.train, pp, CALIB, 2);
 const evalSet = { x: tf.tensor4d(ev.x, [ev.size, 28, 28, 1]), labels: ev.y };
 const calib = { x: tf.tensor4d(cb.x, [cb.size, 28, 28, 1]) };
+
+const CASES: { name: string; calibration: CalibrationMethod; swishRanges: boolean }[] = [
+  { name: 'minmax', calibration: 'minmax', swishRanges: false },
+  { name: 'percentile (default)', calibration: 'percentile', swishRanges: false },
+  { name: 'percentile + swish ranges', calibration: 'percentile', swishRanges: true },
+  { name: 'mse', calibration: 'mse', swishRanges: false },
+  { name: 'average', calibration: 'average', swishRanges: false },
+];
+
+/** Logit SQNR in dB: power of the float logits around their per-sample mean over the squared error. */
+function sqnr(ref: Float32Array[], out: Float32Array[]): number {
+  let sig = 0;
+  let err = 0;
+  ref.forEach((r, i) => {
+    const mu = r.reduce((a, b) => a + b, 0) / r.length;
+    r.forEach((v, k) => {
+      sig += (v - mu) ** 2;
+      err += (v - out[i][k]) ** 2;
+    });
+  });
+  return 10 * Math.log10(sig / err);
+}
+
 const rows: Record<string, unknown>[] = [];
 for (const variant of ['baseline', 'dmp']) {
-  const model = await loadModel(`test/fixtures/int8/${variant}`);
+  const dir = MODELS
+    ? existsSync(`${MODELS}/${variant}/best`)
+      ? `${MODELS}/${variant}/best`
+      : `${MODELS}/${variant}`
+    : `test/fixtures/int8/${variant}`;
+  const model = await loadModel(dir);
+  // Float reference logits from the fp32 .tflite (within 1e-6 of tfjs, and fast).
   const fp32 = await convertModel(model, { quantize: 'fp32', eval: evalSet });
-  for (const method of ['minmax', 'percentile', 'mse', 'average'] as CalibrationMethod[]) {
-    const { report } = await convertModel(model, {
+  const frt = await loadTfliteModel(writeTflite(lowerModel(model)));
+  const ref = runTflite(frt, evalSet.x);
+  frt.dispose();
+  for (const c of CASES) {
+    const { tflite, report } = await convertModel(model, {
       quantize: 'int8',
       calib,
       eval: evalSet,
-      calibration: method,
+      calibration: c.calibration,
+      swishRanges: c.swishRanges,
       force: true,
     });
+    const rt = await loadTfliteModel(tflite);
+    const out = runTflite(rt, evalSet.x);
+    rt.dispose();
     rows.push({
       variant,
-      calibration: method,
+      calibration: c.name,
       fp32Bytes: fp32.tflite.length,
       int8Bytes: report.sizeBytes,
       agreement: report.top1Agreement,
+      sqnrDb: sqnr(ref, out),
       floatAcc: report.accuracy?.float,
       int8Acc: report.accuracy?.converted,
       drop: report.accuracy?.drop,
@@ -49,15 +93,17 @@ for (const variant of ['baseline', 'dmp']) {
 }
 if (args.includes('--json')) console.log(JSON.stringify(rows));
 else {
-  console.log(`Fashion-MNIST fixtures, ${EVAL} validation images, ${CALIB} calibration images`);
   console.log(
-    '| variant | calibration | fp32 bytes | int8 bytes | top-1 agreement | float acc | int8 acc | drop (points) |',
+    `Fashion-MNIST, models ${MODELS || 'test/fixtures/int8'}, ${EVAL} test images, ${CALIB} calibration images`,
   );
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
-  const p = (v: unknown) => (typeof v === 'number' ? v.toFixed(2) : String(v));
+  console.log(
+    '| variant | calibration | fp32 bytes | int8 bytes | top-1 agreement | logit SQNR (dB) | float acc | int8 acc | drop (points) |',
+  );
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  const p = (v: unknown, d = 2) => (typeof v === 'number' ? v.toFixed(d) : String(v));
   for (const r of rows) {
     console.log(
-      `| ${r.variant} | ${r.calibration} | ${r.fp32Bytes} | ${r.int8Bytes} | ${p(100 * (r.agreement as number))}% | ${p(r.floatAcc)}% | ${p(r.int8Acc)}% | ${p(r.drop)} |`,
+      `| ${r.variant} | ${r.calibration} | ${r.fp32Bytes} | ${r.int8Bytes} | ${p(100 * (r.agreement as number))}% | ${p(r.sqnrDb, 1)} | ${p(r.floatAcc)}% | ${p(r.int8Acc)}% | ${p(r.drop)} |`,
     );
   }
 }

@@ -9,7 +9,7 @@ import { lowerModel, type LowerOptions } from '../converter/lower.js';
 import { writeTflite } from '../converter/tflite/writer.js';
 import { readTflite } from '../converter/tflite/reader.js';
 import { int8Params, quantizeGraph, quantizeSymmetric, toHalf } from '../converter/quantize.js';
-import { calibrate } from '../converter/convert.js';
+import { calibrate, swishInputs } from '../converter/convert.js';
 import { loadTfliteModel } from '../device/tflite-runtime.js';
 import { ChannelDuplicate, ChannelMaxPool, DropConnect } from '../sdk/layers.js';
 import { ModelError } from '../sdk/errors.js';
@@ -301,5 +301,45 @@ describe('int8 rules', () => {
     for (const m of [rf, rq, ru]) m.dispose();
     assert.ok(errClipped < errRaw, `mean sigmoid error clipped ${errClipped} vs raw ${errRaw}`);
     assert.ok(errClipped < 0.02, `mean sigmoid error ${errClipped}`);
+  });
+  it('gives a swish input the range that minimises the error after the swish (swishRanges)', async () => {
+    const input = tf.input({ shape: [4, 4, 8] });
+    const conv = tf.layers.conv2d({ filters: 16, kernelSize: 1, activation: 'swish' });
+    const model = tf.model({ inputs: input, outputs: conv.apply(input) as Sym });
+    // Symmetric pre-activations reaching about +-12: swish maps the whole negative half into [-0.28, 0].
+    conv.setWeights([tf.mul(tf.randomNormal([1, 1, 8, 16], 0, 1, 'float32', 7), 3), tf.zeros([16])]);
+    const g = lowerModel(model);
+    const pre = g.ops[0].outputs[0];
+    assert.deepEqual([...swishInputs(g)], [pre]);
+    const x = tf.div(tf.floor(tf.randomUniform([64, 4, 4, 8], 0, 256, 'float32', 8)), 255);
+    const plain = await calibrate(g, x);
+    const aware = await calibrate(g, x, { swishRanges: true });
+    const rp = plain.get(pre) as { min: number; max: number };
+    const ra = aware.get(pre) as { min: number; max: number };
+    assert.ok(rp.min < -6 && rp.max > 6, `plain range ${rp.min}..${rp.max}`);
+    // The negative tail is clipped much harder than the positive one.
+    assert.ok(ra.min > rp.min / 2, `swish-aware min ${ra.min} vs ${rp.min}`);
+    assert.ok(ra.max > rp.max * 0.7, `swish-aware max ${ra.max} vs ${rp.max}`);
+    const out = g.outputs[0];
+    assert.deepEqual(aware.get(out), plain.get(out), 'other tensors unchanged');
+    // Through the runtime: the int8 swish output is closer to float.
+    const rf = await loadTfliteModel(writeTflite(g));
+    const ra8 = await loadTfliteModel(writeTflite(quantizeGraph(g, 'int8', { ranges: aware })));
+    const rp8 = await loadTfliteModel(writeTflite(quantizeGraph(g, 'int8', { ranges: plain })));
+    const all = x.dataSync() as Float32Array;
+    let errAware = 0;
+    let errPlain = 0;
+    for (let i = 0; i < 64; i++) {
+      const xi = all.slice(i * 128, (i + 1) * 128);
+      const f = rf.infer([xi])[0];
+      const a = ra8.infer([xi])[0];
+      const p = rp8.infer([xi])[0];
+      f.forEach((v, k) => {
+        errAware += (v - a[k]) ** 2;
+        errPlain += (v - p[k]) ** 2;
+      });
+    }
+    for (const m of [rf, ra8, rp8]) m.dispose();
+    assert.ok(errAware < 0.8 * errPlain, `squared error swish-aware ${errAware} vs plain ${errPlain}`);
   });
 });

@@ -95,7 +95,7 @@ const command: Command = {
   usage:
     'edge-dmp convert --run runs/x --quantize fp32|fp16|dynamic|int8 [--calib <data spec>] [--calib-samples 300] ' +
     '[--eval-samples 500] [--max-drop 1.0] [--force] [--input-type float32|int8|uint8] [--output-type float32|int8|uint8] ' +
-    '[--calibration minmax|percentile|mse|average] [--softmax] [--model best|last] [--backend auto|wasm|cpu|tensorflow] --out model.edmp|model.tflite [--sign key] [--json]',
+    '[--calibration minmax|percentile|mse|average] [--swish-ranges] [--softmax] [--model best|last] [--backend auto|wasm|cpu|tensorflow] --out model.edmp|model.tflite [--sign key] [--json]',
   async run(argv) {
     const { values } = parseFlags(argv, {
       run: { type: 'string' },
@@ -108,6 +108,7 @@ const command: Command = {
       'input-type': { type: 'string' },
       'output-type': { type: 'string' },
       calibration: { type: 'string' },
+      'swish-ranges': { type: 'boolean' },
       softmax: { type: 'boolean' },
       model: { type: 'string' },
       out: { type: 'string' },
@@ -181,6 +182,7 @@ const command: Command = {
         inputType: ioType('--input-type', values['input-type']),
         outputType: ioType('--output-type', values['output-type']),
         calibration: calibration as CalibrationMethod,
+        swishRanges: values['swish-ranges'],
         softmax: values.softmax,
       });
     } catch (e) {
@@ -226,7 +228,12 @@ const command: Command = {
             mode: quantize,
             calibration:
               quantize === 'int8'
-                ? { data: values.calib ?? config.data, samples: cb.size, method: calibration }
+                ? {
+                    data: values.calib ?? config.data,
+                    samples: cb.size,
+                    method: calibration,
+                    swishRanges: values['swish-ranges'] ?? false,
+                  }
                 : undefined,
           },
           params: countParams(model).trainable,

@@ -72,13 +72,38 @@ function writeOptions(b: Builder, kind: OptionsName, values: OptionValues): numb
   return b.endObject();
 }
 
-function writeQuant(b: Builder, t: GraphTensor): number {
+/**
+ * Writes each distinct vector once and hands back the same offset for repeats: flatbuffers allows
+ * several tables to point at one vector. Per-channel int8 models repeat the same all-zero int64
+ * zero-point vector (8 bytes per channel) for every weight and bias tensor with that channel count,
+ * and the same shapes for many activations; sharing them keeps the metadata the schema asks for at
+ * a fraction of the bytes.
+ */
+class VectorPool {
+  private readonly seen = new Map<string, number>();
+  constructor(
+    private readonly b: Builder,
+    private readonly share: boolean,
+  ) {}
+  get(kind: 'i32' | 'f32' | 'i64', v: readonly number[]): number {
+    const key = `${kind}:${v.join(',')}`;
+    let off = this.share ? this.seen.get(key) : undefined;
+    if (off === undefined) {
+      const write = { i32: intVector, f32: floatVector, i64: longVector }[kind];
+      off = write(this.b, v);
+      this.seen.set(key, off);
+    }
+    return off;
+  }
+}
+
+function writeQuant(b: Builder, pool: VectorPool, t: GraphTensor): number {
   const q = t.quant;
   if (!q) return 0;
-  const min = q.min ? floatVector(b, q.min) : 0;
-  const max = q.max ? floatVector(b, q.max) : 0;
-  const scale = floatVector(b, q.scale);
-  const zp = longVector(b, q.zeroPoint);
+  const min = q.min ? pool.get('f32', q.min) : 0;
+  const max = q.max ? pool.get('f32', q.max) : 0;
+  const scale = pool.get('f32', q.scale);
+  const zp = pool.get('i64', q.zeroPoint);
   b.startObject(7);
   if (min) b.addFieldOffset(0, min, 0);
   if (max) b.addFieldOffset(1, max, 0);
@@ -88,12 +113,17 @@ function writeQuant(b: Builder, t: GraphTensor): number {
   return b.endObject();
 }
 
+export interface WriteOptions {
+  /** Write repeated shape / scale / zero-point vectors once (default true; false for comparisons). */
+  shareVectors?: boolean;
+}
+
 /**
  * Serialises a graph to `.tflite` bytes.
  * @example
  * const bytes = writeTflite(graph); // Uint8Array starting with a root offset then "TFL3"
  */
-export function writeTflite(g: Graph): Uint8Array {
+export function writeTflite(g: Graph, o: WriteOptions = {}): Uint8Array {
   const b = new Builder(1024 * 1024);
   b.forceDefaults(true);
   // Buffers: 0 is the empty sentinel; every constant tensor gets its own.
@@ -122,10 +152,11 @@ export function writeTflite(g: Graph): Uint8Array {
     bufferIndex[i] = bufferOffsets.length - 1;
   });
 
+  const pool = new VectorPool(b, o.shareVectors ?? true);
   const tensorOffsets = g.tensors.map((t, i) => {
-    const shape = intVector(b, t.shape);
+    const shape = pool.get('i32', t.shape);
     const name = b.createString(t.name);
-    const quant = writeQuant(b, t);
+    const quant = writeQuant(b, pool, t);
     b.startObject(8);
     b.addFieldOffset(0, shape, 0);
     b.addFieldInt8(1, TensorType[t.type], 0);
