@@ -6,16 +6,13 @@
  *
  *   npm run bench:convert-int8      (or: nice node --import tsx bench/convert-int8.ts [--eval 2000] [--calib 200] [--models runs/x] [--json])
  */
-import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { convertModel, runTflite, type CalibrationMethod } from '../converter/convert.js';
 import { lowerModel } from '../converter/lower.js';
 import { writeTflite } from '../converter/tflite/writer.js';
 import { loadTfliteModel } from '../device/tflite-runtime.js';
-import { loadData } from '../sdk/data/index.js';
-import { sampleInputs } from '../sdk/data/pipeline.js';
-import { defaultPreprocess } from '../sdk/preprocess.js';
 import { loadModel } from '../sdk/models/io.js';
+import { compareLogits, fashionSets, trainedModelDir } from './int8-common.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string, d: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : d);
@@ -24,12 +21,7 @@ const CALIB = Number(flag('--calib', '200'));
 const MODELS = flag('--models', '');
 
 await tf.setBackend('cpu');
-const data = await loadData('fashion-mnist');
-const pp = defaultPreprocess([28, 28], 1);
-const ev = await sampleInputs(data.val, pp, EVAL, 1);
-const cb = await sampleInputs(data.train, pp, CALIB, 2);
-const evalSet = { x: tf.tensor4d(ev.x, [ev.size, 28, 28, 1]), labels: ev.y };
-const calib = { x: tf.tensor4d(cb.x, [cb.size, 28, 28, 1]) };
+const { evalSet, calib } = await fashionSets(EVAL, CALIB);
 
 const CASES: { name: string; calibration: CalibrationMethod; swishRanges: boolean }[] = [
   { name: 'minmax', calibration: 'minmax', swishRanges: false },
@@ -39,28 +31,9 @@ const CASES: { name: string; calibration: CalibrationMethod; swishRanges: boolea
   { name: 'average', calibration: 'average', swishRanges: false },
 ];
 
-/** Logit SQNR in dB: power of the float logits around their per-sample mean over the squared error. */
-function sqnr(ref: Float32Array[], out: Float32Array[]): number {
-  let sig = 0;
-  let err = 0;
-  ref.forEach((r, i) => {
-    const mu = r.reduce((a, b) => a + b, 0) / r.length;
-    r.forEach((v, k) => {
-      sig += (v - mu) ** 2;
-      err += (v - out[i][k]) ** 2;
-    });
-  });
-  return 10 * Math.log10(sig / err);
-}
-
 const rows: Record<string, unknown>[] = [];
 for (const variant of ['baseline', 'dmp']) {
-  const dir = MODELS
-    ? existsSync(`${MODELS}/${variant}/best`)
-      ? `${MODELS}/${variant}/best`
-      : `${MODELS}/${variant}`
-    : `test/fixtures/int8/${variant}`;
-  const model = await loadModel(dir);
+  const model = await loadModel(trainedModelDir(MODELS, variant));
   // Float reference logits from the fp32 .tflite (within 1e-6 of tfjs, and fast).
   const fp32 = await convertModel(model, { quantize: 'fp32', eval: evalSet });
   const frt = await loadTfliteModel(writeTflite(lowerModel(model)));
@@ -84,7 +57,7 @@ for (const variant of ['baseline', 'dmp']) {
       fp32Bytes: fp32.tflite.length,
       int8Bytes: report.sizeBytes,
       agreement: report.top1Agreement,
-      sqnrDb: sqnr(ref, out),
+      sqnrDb: compareLogits(ref, out).sqnr,
       floatAcc: report.accuracy?.float,
       int8Acc: report.accuracy?.converted,
       drop: report.accuracy?.drop,

@@ -7,7 +7,6 @@
  *
  *   nice node --import tsx bench/int8-sensitivity.ts [--models runs/x] [--variant baseline] [--eval 1000] [--top 10]
  */
-import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { calibrate, runTflite } from '../converter/convert.js';
 import { lowerModel } from '../converter/lower.js';
@@ -15,10 +14,9 @@ import { quantizeGraph } from '../converter/quantize.js';
 import type { Graph, GraphOp } from '../converter/tflite/graph.js';
 import { writeTflite } from '../converter/tflite/writer.js';
 import { loadTfliteModel } from '../device/tflite-runtime.js';
-import { loadData } from '../sdk/data/index.js';
-import { sampleInputs } from '../sdk/data/pipeline.js';
-import { defaultPreprocess } from '../sdk/preprocess.js';
+import { consumersOf } from '../converter/tflite/graph.js';
 import { loadModel } from '../sdk/models/io.js';
+import { compareLogits, fashionSets, trainedModelDir } from './int8-common.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string, d: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : d);
@@ -28,17 +26,10 @@ const EVAL = Number(flag('--eval', '1000'));
 const TOP = Number(flag('--top', '10'));
 
 await tf.setBackend('cpu');
-const data = await loadData('fashion-mnist');
-const pp = defaultPreprocess([28, 28], 1);
-const ev = await sampleInputs(data.val, pp, EVAL, 1);
-const cb = await sampleInputs(data.train, pp, 200, 2);
-const ex = tf.tensor4d(ev.x, [ev.size, 28, 28, 1]);
-const cx = tf.tensor4d(cb.x, [cb.size, 28, 28, 1]);
-const dir = MODELS
-  ? existsSync(`${MODELS}/${VARIANT}/best`)
-    ? `${MODELS}/${VARIANT}/best`
-    : `${MODELS}/${VARIANT}`
-  : `test/fixtures/int8/${VARIANT}`;
+const { evalSet, calib } = await fashionSets(EVAL, 200);
+const ex = evalSet.x;
+const cx = calib.x;
+const dir = trainedModelDir(MODELS, VARIANT);
 const g = lowerModel(await loadModel(dir));
 
 async function run(h: Graph): Promise<Float32Array[]> {
@@ -49,25 +40,9 @@ async function run(h: Graph): Promise<Float32Array[]> {
     rt.dispose();
   }
 }
-const argmax = (v: Float32Array) => v.indexOf(Math.max(...v));
 const ref = await run(g);
 
-/** Logit SQNR (dB, signal = logits around their per-sample mean), error RMS and top-1 agreement. */
-function compare(out: Float32Array[]): { sqnr: number; rms: number; agreement: number } {
-  let sig = 0;
-  let err = 0;
-  let agree = 0;
-  ref.forEach((r, i) => {
-    const mu = r.reduce((a, b) => a + b, 0) / r.length;
-    r.forEach((v, k) => {
-      sig += (v - mu) ** 2;
-      err += (v - out[i][k]) ** 2;
-    });
-    if (argmax(r) === argmax(out[i])) agree++;
-  });
-  const n = ref.length * ref[0].length;
-  return { sqnr: 10 * Math.log10(sig / err), rms: Math.sqrt(err / n), agreement: agree / ref.length };
-}
+const compare = (out: Float32Array[]) => compareLogits(ref, out);
 
 const ranges = await calibrate(g, cx);
 const q = quantizeGraph(g, 'int8', { ranges });
@@ -133,11 +108,8 @@ row('full int8', compare(await run(q)));
 row('float weights, every activation fake-quantized', compare(await run(fake(acts))));
 
 const producer = (t: number) => g.ops.find((o) => o.outputs.includes(t))?.op ?? 'input';
-const consumers = (t: number) =>
-  g.ops
-    .filter((o) => o.inputs.includes(t))
-    .map((o) => o.op)
-    .join('+') || 'output';
+const readers = consumersOf(g);
+const consumers = (t: number) => (readers.get(t) ?? []).map((o) => o.op).join('+') || 'output';
 const groups = new Map<string, number[]>();
 for (const t of acts) {
   const k = `${producer(t)} -> ${consumers(t)}`;

@@ -15,6 +15,7 @@ import {
   type QuantizeMode,
   type Ranges,
 } from './quantize.js';
+import { consumersOf } from './tflite/graph.js';
 import { writeTflite } from './tflite/writer.js';
 
 /** Preprocessed samples: x is [N, ...model input shape without batch]; labels optional. */
@@ -246,28 +247,61 @@ export const DEFAULT_CALIBRATION: CalibrationMethod = 'percentile';
 /** Histogram bins per tensor for percentile calibration. */
 const BINS = 2048;
 
+type Range = { min: number; max: number };
+
 /**
- * The clipping of [min, max] (both ends scaled by the same factor towards 0) that minimises the
- * expected squared int8 error over a histogram: rounding error step^2/12 inside, distance to the
- * edge outside.
+ * Of the candidate clippings of [min, max] (factors [a, c] scaling the low and high end towards 0),
+ * the one that minimises the expected squared error of f(x) when x is quantized to int8 over the
+ * clipped range, over a histogram of x: f(v) - f(edge) outside, f'(v)^2 step^2 / 12 inside.
  */
-function mseRange(h: Float64Array, r: { min: number; max: number }): { min: number; max: number } {
+function bestClip(
+  h: Float64Array,
+  r: Range,
+  factors: readonly (readonly [number, number])[],
+  f: (v: number) => number = (v) => v,
+  df: (v: number) => number = () => 1,
+): Range {
   const w = (r.max - r.min) / BINS;
+  const v = Array.from({ length: BINS }, (_, b) => r.min + (b + 0.5) * w);
+  const fv = v.map(f);
+  const d2 = v.map((x) => df(x) ** 2);
   let best = { err: Infinity, min: r.min, max: r.max };
-  for (let a = 1; a >= 0.2; a -= 0.02) {
+  for (const [a, c] of factors) {
     const lo = Math.min(0, r.min * a);
-    const hi = Math.max(0, r.max * a);
+    const hi = Math.max(0, r.max * c);
     const step = (hi - lo) / 255;
+    const step2 = (step * step) / 12;
+    const flo = f(lo);
+    const fhi = f(hi);
     let err = 0;
     for (let b = 0; b < BINS; b++) {
       if (!h[b]) continue;
-      const v = r.min + (b + 0.5) * w;
-      const d = v < lo ? lo - v : v > hi ? v - hi : 0;
-      err += h[b] * (d * d + (step * step) / 12);
+      const e = v[b] < lo ? fv[b] - flo : v[b] > hi ? fv[b] - fhi : 0;
+      err += h[b] * (e * e + d2[b] * step2);
     }
     if (err < best.err) best = { err, min: lo, max: hi };
   }
   return { min: best.min, max: best.max };
+}
+
+/** `mse`: both ends scaled by the same factor, 1 down to 0.2. */
+const MSE_FACTORS: [number, number][] = [];
+for (let a = 1; a >= 0.2; a -= 0.02) MSE_FACTORS.push([a, a]);
+
+/** `swishRanges`: each end on its own; the negative tail may go down to 5% of its extent. */
+const SWISH_FACTORS: [number, number][] = [];
+for (let a = 1; a >= 0.05; a -= 0.01) for (let c = 1; c >= 0.3; c -= 0.02) SWISH_FACTORS.push([a, c]);
+
+/** Each end of [min, max] clipped where the histogram's tail beyond it holds (100 - pct)% of the values. */
+function percentileRange(h: Float64Array, r: Range, pct: number): Range {
+  const total = h.reduce((a, c) => a + c, 0);
+  const cut = ((100 - pct) / 100) * total;
+  const w = (r.max - r.min) / BINS;
+  let lo = 0;
+  for (let acc = 0; lo < BINS - 1 && acc + h[lo] <= cut; lo++) acc += h[lo];
+  let hi = BINS - 1;
+  for (let acc = 0; hi > lo && acc + h[hi] <= cut; hi--) acc += h[hi];
+  return { min: r.min + lo * w, max: r.min + (hi + 1) * w };
 }
 
 // swish and its derivative, for the error a quantized swish input causes after the swish.
@@ -277,42 +311,10 @@ const dswish = (v: number) => {
   return s * (1 + v * (1 - s));
 };
 
-/**
- * The range [lo, hi] (each end scaled towards 0 on its own) that minimises the expected squared
- * error of swish(x) when x is quantized to int8 over [lo, hi]: clipping error swish(v) - swish(edge)
- * outside, rounding error swish'(v)^2 step^2 / 12 inside.
- */
-function swishRange(h: Float64Array, r: { min: number; max: number }): { min: number; max: number } {
-  const w = (r.max - r.min) / BINS;
-  const v = Array.from({ length: BINS }, (_, b) => r.min + (b + 0.5) * w);
-  const fv = v.map(swish);
-  const d2 = v.map((x) => dswish(x) ** 2);
-  let best = { err: Infinity, min: r.min, max: r.max };
-  for (let a = 1; a >= 0.05; a -= 0.01) {
-    for (let c = 1; c >= 0.3; c -= 0.02) {
-      const lo = Math.min(0, r.min * a);
-      const hi = Math.max(0, r.max * c);
-      const step2 = ((hi - lo) / 255) ** 2 / 12;
-      const flo = swish(lo);
-      const fhi = swish(hi);
-      let err = 0;
-      for (let b = 0; b < BINS; b++) {
-        if (!h[b]) continue;
-        const e = v[b] < lo ? fv[b] - flo : v[b] > hi ? fv[b] - fhi : 0;
-        err += h[b] * (e * e + d2[b] * step2);
-      }
-      if (err < best.err) best = { err, min: lo, max: hi };
-    }
-  }
-  return { min: best.min, max: best.max };
-}
-
 /** Tensors whose only consumers are the LOGISTIC and MUL of an exact swish x * sigmoid(x). */
 export function swishInputs(g: ReturnType<typeof lowerModel>): Set<number> {
   const out = new Set<number>();
-  const users = new Map<number, typeof g.ops>();
-  for (const op of g.ops) for (const t of op.inputs) users.set(t, [...(users.get(t) ?? []), op]);
-  for (const [t, ops] of users) {
+  for (const [t, ops] of consumersOf(g)) {
     if (ops.length !== 2 || g.outputs.includes(t)) continue;
     const sig = ops.find((o) => o.op === 'LOGISTIC');
     const mul = ops.find((o) => o.op === 'MUL');
@@ -392,23 +394,10 @@ export async function calibrate(
       });
       const sw = o.swishRanges ? swishInputs(graph) : new Set<number>();
       for (const [t, h] of hist) {
-        const r = ranges.get(t) as { min: number; max: number };
-        if (sw.has(t)) {
-          ranges.set(t, swishRange(h, r));
-          continue;
-        }
-        if (method === 'mse') {
-          ranges.set(t, mseRange(h, r));
-          continue;
-        }
-        const total = h.reduce((a, c) => a + c, 0);
-        const cut = ((100 - pct) / 100) * total;
-        const w = (r.max - r.min) / BINS;
-        let lo = 0;
-        for (let acc = 0; lo < BINS - 1 && acc + h[lo] <= cut; lo++) acc += h[lo];
-        let hi = BINS - 1;
-        for (let acc = 0; hi > lo && acc + h[hi] <= cut; hi--) acc += h[hi];
-        ranges.set(t, { min: r.min + lo * w, max: r.min + (hi + 1) * w });
+        const r = ranges.get(t) as Range;
+        if (sw.has(t)) ranges.set(t, bestClip(h, r, SWISH_FACTORS, swish, dswish));
+        else if (method === 'mse') ranges.set(t, bestClip(h, r, MSE_FACTORS));
+        else ranges.set(t, percentileRange(h, r, pct));
       }
     }
   } finally {

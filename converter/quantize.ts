@@ -10,7 +10,7 @@
  */
 import { ConfigError, ModelError } from '../sdk/errors.js';
 import type { Graph, GraphOp, GraphTensor, Quantization } from './tflite/graph.js';
-import { bytesOf, dropUnused } from './tflite/graph.js';
+import { bytesOf, consumersOf, dropUnused } from './tflite/graph.js';
 import type { BuiltinOpName } from './tflite/schema.js';
 
 export type QuantizeMode = 'fp32' | 'fp16' | 'dynamic' | 'int8';
@@ -276,6 +276,25 @@ function splitDepthMultiplier(g: Graph): void {
   g.ops = ops;
 }
 
+/**
+ * The float32 or uint8 tensor outside an int8 graph input/output `t` (parameters `p`): uint8 keeps
+ * the scale with the zero point moved by 128, so QUANTIZE between them is a shift.
+ */
+function boundaryTensor(
+  t: GraphTensor,
+  type: 'float32' | 'uint8',
+  p: { scale: number; zeroPoint: number },
+): GraphTensor {
+  return type === 'float32'
+    ? { name: `${t.name}/float`, shape: t.shape, type: 'FLOAT32' }
+    : {
+        name: `${t.name}/uint8`,
+        shape: t.shape,
+        type: 'UINT8',
+        quant: quantOf({ scale: p.scale, zeroPoint: p.zeroPoint + 128 }),
+      };
+}
+
 function fullInt8(g0: Graph, o: QuantizeOptions): Graph {
   const ranges = o.ranges;
   if (!ranges)
@@ -289,11 +308,9 @@ function fullInt8(g0: Graph, o: QuantizeOptions): Graph {
   const params = new Map<number, { scale: number; zeroPoint: number }>();
   // Tensors read only by LOGISTIC: beyond +-LOGISTIC_INPUT_LIMIT the int8 sigmoid is saturated, so
   // their range is clipped there (SE gates can reach +-1000 and would otherwise get a step of ~10).
-  const consumers = new Map<number, BuiltinOpName[]>();
-  for (const op of g.ops) for (const t of op.inputs) consumers.set(t, [...(consumers.get(t) ?? []), op.op]);
   const onlyFeedsLogistic = new Set(
-    [...consumers]
-      .filter(([t, ops]) => !g.outputs.includes(t) && ops.every((o) => o === 'LOGISTIC'))
+    [...consumersOf(g)]
+      .filter(([t, ops]) => !g.outputs.includes(t) && ops.every((o) => o.op === 'LOGISTIC'))
       .map(([t]) => t),
   );
   const ops: GraphOp[] = [];
@@ -308,21 +325,12 @@ function fullInt8(g0: Graph, o: QuantizeOptions): Graph {
   const inT = g.tensors[inIdx];
   g.tensors[inIdx] = { ...inT, type: 'INT8', quant: quantOf(inP) };
   if (inputType !== 'int8') {
-    const ext: GraphTensor =
-      inputType === 'float32'
-        ? { name: `${inT.name}/float`, shape: inT.shape, type: 'FLOAT32' }
-        : {
-            name: `${inT.name}/uint8`,
-            shape: inT.shape,
-            type: 'UINT8',
-            quant: quantOf({ scale: inP.scale, zeroPoint: inP.zeroPoint + 128 }),
-          };
-    const e = g.tensors.push(ext) - 1;
+    const e = g.tensors.push(boundaryTensor(inT, inputType, inP)) - 1;
     ops.push({
       op: 'QUANTIZE',
       inputs: [e],
       outputs: [inIdx],
-      version: inputType === 'float32' ? 2 : 2,
+      version: 2,
       options: { kind: 'QuantizeOptions', values: {} },
     });
     g.inputs = [e];
@@ -411,35 +419,17 @@ function fullInt8(g0: Graph, o: QuantizeOptions): Graph {
   // Graph output.
   const outIdx = g.outputs[0];
   if (outputType !== 'int8') {
-    const oT = g.tensors[outIdx];
     const oP = params.get(outIdx) as { scale: number; zeroPoint: number };
-    const ext: GraphTensor =
-      outputType === 'float32'
-        ? { name: `${oT.name}/float`, shape: oT.shape, type: 'FLOAT32' }
-        : {
-            name: `${oT.name}/uint8`,
-            shape: oT.shape,
-            type: 'UINT8',
-            quant: quantOf({ scale: oP.scale, zeroPoint: oP.zeroPoint + 128 }),
-          };
-    const e = g.tensors.push(ext) - 1;
-    ops.push(
-      outputType === 'float32'
-        ? {
-            op: 'DEQUANTIZE',
-            inputs: [outIdx],
-            outputs: [e],
-            version: 2,
-            options: { kind: 'DequantizeOptions', values: {} },
-          }
-        : {
-            op: 'QUANTIZE',
-            inputs: [outIdx],
-            outputs: [e],
-            version: 2,
-            options: { kind: 'QuantizeOptions', values: {} },
-          },
-    );
+    const e = g.tensors.push(boundaryTensor(g.tensors[outIdx], outputType, oP)) - 1;
+    // float32 out: DEQUANTIZE; uint8 out: QUANTIZE requantizes int8 -> uint8.
+    const op = outputType === 'float32' ? 'DEQUANTIZE' : 'QUANTIZE';
+    ops.push({
+      op,
+      inputs: [outIdx],
+      outputs: [e],
+      version: 2,
+      options: { kind: op === 'DEQUANTIZE' ? 'DequantizeOptions' : 'QuantizeOptions', values: {} },
+    });
     g.outputs = [e];
   }
   g.ops = ops;

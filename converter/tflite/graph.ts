@@ -77,6 +77,16 @@ export class GraphBuilder {
 }
 
 /**
+ * The ops reading each tensor, by tensor index, in graph order.
+ * @example const readers = consumersOf(graph).get(t) ?? [];
+ */
+export function consumersOf(g: Graph): Map<number, GraphOp[]> {
+  const m = new Map<number, GraphOp[]>();
+  for (const op of g.ops) for (const t of op.inputs) m.set(t, [...(m.get(t) ?? []), op]);
+  return m;
+}
+
+/**
  * Removes tensors no op or graph edge refers to (the float originals of replaced weights).
  * @example const smaller = dropUnused(graph);
  */

@@ -72,6 +72,8 @@ function writeOptions(b: Builder, kind: OptionsName, values: OptionValues): numb
   return b.endObject();
 }
 
+const VECTOR_WRITERS = { i32: intVector, f32: floatVector, i64: longVector };
+
 /**
  * Writes each distinct vector once and hands back the same offset for repeats: flatbuffers allows
  * several tables to point at one vector. Per-channel int8 models repeat the same all-zero int64
@@ -85,12 +87,12 @@ class VectorPool {
     private readonly b: Builder,
     private readonly share: boolean,
   ) {}
-  get(kind: 'i32' | 'f32' | 'i64', v: readonly number[]): number {
+  get(kind: keyof typeof VECTOR_WRITERS, v: readonly number[]): number {
+    if (!this.share) return VECTOR_WRITERS[kind](this.b, v);
     const key = `${kind}:${v.join(',')}`;
-    let off = this.share ? this.seen.get(key) : undefined;
+    let off = this.seen.get(key);
     if (off === undefined) {
-      const write = { i32: intVector, f32: floatVector, i64: longVector }[kind];
-      off = write(this.b, v);
+      off = VECTOR_WRITERS[kind](this.b, v);
       this.seen.set(key, off);
     }
     return off;
