@@ -14,6 +14,7 @@ import { writeTflite } from '../converter/tflite/writer.js';
 import { loadTfliteModel } from '../device/tflite-runtime.js';
 import { readTflite } from '../converter/tflite/reader.js';
 import { createModel } from '../sdk/models/registry.js';
+import { withSeededRandom } from '../sdk/data/random.js';
 import { VARIANTS, type Variant } from '../sdk/models/archs.js';
 
 before(async () => {
@@ -25,15 +26,19 @@ function randomModel(
   variant: Variant,
   channelOrder: 'interleave' | 'tile' = 'interleave',
 ): tf.LayersModel {
-  const m = createModel({
-    model,
-    variant,
-    classes: 10,
-    inputSize: 32,
-    widthMult: 0.25,
-    depthMult: 0.34,
-    channelOrder,
-  });
+  // Seeded init: a rare unseeded draw gives an input-independent model whose top two logits are
+  // 0.002 apart on every sample (a seed sweep found one in 300), where any int8 error flips them all.
+  const m = withSeededRandom(3, () =>
+    createModel({
+      model,
+      variant,
+      classes: 10,
+      inputSize: 32,
+      widthMult: 0.25,
+      depthMult: 0.34,
+      channelOrder,
+    }),
+  );
   let seed = 11;
   for (const l of m.layers) {
     if (l.getClassName() !== 'BatchNormalization') continue;
