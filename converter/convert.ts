@@ -38,6 +38,15 @@ export interface ReportCard {
   relDiff: number;
   /** Fraction of samples whose top-1 class agrees (0..1). */
   top1Agreement: number;
+  /**
+   * Top-1 agreement on the samples the float model decides: its top-1 logit at least
+   * `decidedMargin` above the second (0..1; 1 when there are none). Quantization flips near-ties
+   * (docs/converter.md): this says whether it changes anything else.
+   */
+  decidedAgreement: number;
+  decidedMargin: number;
+  /** The samples whose top-1 changed: how many, and the float model's top-1 - top-2 logit margin on them. */
+  flips: { count: number; medianFloatMargin: number; maxFloatMargin: number };
   /** Top-1 accuracy in percent, when labels were given. */
   accuracy?: { float: number; converted: number; drop: number };
   /** Per class: samples, float and converted accuracy (percent). */
@@ -94,6 +103,12 @@ export interface ConvertResult {
 
 /** fp32 tolerance: max abs logit difference relative to the logit range. */
 export const FP32_TOLERANCE = 1e-3;
+
+/**
+ * A float top-1 logit this far above the second is a decided prediction (softmax odds of 1.65 : 1
+ * between the two); int8 flips in `npm run bench:int8-floor` sit at a median margin of 0.08-0.10.
+ */
+export const DECIDED_MARGIN = 0.5;
 
 function quantizeInput(
   x: Float32Array,
@@ -158,6 +173,17 @@ function argmax(v: Float32Array): number {
   return b;
 }
 
+/** Top-1 minus top-2 logit. */
+function topMargin(v: Float32Array): number {
+  let a = -Infinity;
+  let b = -Infinity;
+  for (const x of v) {
+    if (x > a) [a, b] = [x, a];
+    else if (x > b) b = x;
+  }
+  return v.length > 1 ? a - b : Infinity;
+}
+
 /**
  * Compares a `.tflite` (run in the TFLite runtime) with its tfjs model on samples.
  * @example
@@ -181,6 +207,9 @@ export async function verifyTflite(
   let lo = Infinity;
   let hi = -Infinity;
   let agree = 0;
+  let decided = 0;
+  let decidedAgree = 0;
+  const flipMargins: number[] = [];
   ref.forEach((r, i) => {
     const c = conv[i];
     for (let k = 0; k < r.length; k++) {
@@ -188,8 +217,16 @@ export async function verifyTflite(
       lo = Math.min(lo, r[k]);
       hi = Math.max(hi, r[k]);
     }
-    if (argmax(r) === argmax(c)) agree++;
+    const same = argmax(r) === argmax(c);
+    const m = topMargin(r);
+    if (same) agree++;
+    else flipMargins.push(m);
+    if (m >= DECIDED_MARGIN) {
+      decided++;
+      if (same) decidedAgree++;
+    }
   });
+  flipMargins.sort((a, b) => a - b);
   const logitRange = hi - lo;
   const maxDrop = o.maxDrop ?? 1.0;
   const card: ReportCard = {
@@ -202,6 +239,13 @@ export async function verifyTflite(
     logitRange,
     relDiff: logitRange > 0 ? maxAbsDiff / logitRange : maxAbsDiff,
     top1Agreement: ref.length ? agree / ref.length : 1,
+    decidedAgreement: decided ? decidedAgree / decided : 1,
+    decidedMargin: DECIDED_MARGIN,
+    flips: {
+      count: flipMargins.length,
+      medianFloatMargin: flipMargins.length ? flipMargins[Math.floor((flipMargins.length - 1) / 2)] : 0,
+      maxFloatMargin: flipMargins.at(-1) ?? 0,
+    },
     tolerance: FP32_TOLERANCE,
     maxDrop,
     passed: true,

@@ -36,6 +36,7 @@ export {
   runTflite,
   VerificationError,
   FP32_TOLERANCE,
+  DECIDED_MARGIN,
   DEFAULT_CALIBRATION,
   type ConvertOptions,
   type ConvertResult,
@@ -54,6 +55,7 @@ export {
 export {
   quantizeGraph,
   calibrationGraph,
+  activationParams,
   QUANTIZERS,
   QUANTIZE_MODES,
   type QuantizeMode,
@@ -61,6 +63,15 @@ export {
   type IoType,
   type Ranges,
 } from './quantize.js';
+export {
+  runGraph,
+  graphWeights,
+  channelRanges,
+  qatFinetune,
+  type GraphWeights,
+  type QatOptions,
+  type QatResult,
+} from './qat.js';
 export { writeTflite } from './tflite/writer.js';
 export { readTflite, type ReadModel } from './tflite/reader.js';
 export {

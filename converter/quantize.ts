@@ -295,6 +295,74 @@ function boundaryTensor(
       };
 }
 
+type QParams = { scale: number; zeroPoint: number };
+
+/**
+ * Tensors read only by LOGISTIC: beyond +-LOGISTIC_INPUT_LIMIT the int8 sigmoid is saturated, so
+ * their range is clipped there (SE gates can reach +-1000 and would otherwise get a step of ~10).
+ */
+function logisticOnlyInputs(g: Graph): Set<number> {
+  return new Set(
+    [...consumersOf(g)]
+      .filter(([t, ops]) => !g.outputs.includes(t) && ops.every((o) => o.op === 'LOGISTIC'))
+      .map(([t]) => t),
+  );
+}
+
+/** The int8 parameters of output `out` of `op` under INT8_RULES (`x`: its first input's). */
+function outputParams(
+  g: Graph,
+  op: GraphOp,
+  out: number,
+  x: QParams,
+  ranges: Ranges,
+  onlyFeedsLogistic: Set<number>,
+): QParams {
+  const rule = INT8_RULES[op.op];
+  if (!rule)
+    throw new ModelError({
+      field: `op ${op.op} (${g.tensors[out].name})`,
+      expected: `an op with an int8 rule (${Object.keys(INT8_RULES).join(', ')})`,
+      received: op.op,
+    });
+  if (rule.output === 'same') return x;
+  if (rule.output !== 'calibrated') return rule.output;
+  const r = ranges.get(out);
+  if (!r)
+    throw new ModelError({
+      field: `tensor ${g.tensors[out].name}`,
+      expected: 'a calibrated range',
+      received: 'none',
+    });
+  return onlyFeedsLogistic.has(out)
+    ? int8Params(Math.max(r.min, -LOGISTIC_INPUT_LIMIT), Math.min(r.max, LOGISTIC_INPUT_LIMIT))
+    : int8Params(r.min, r.max);
+}
+
+/**
+ * The int8 parameters every activation of a float graph gets in `int8` mode, by tensor index, and
+ * which of them an op requantizes (the rest copy their input's, e.g. RESHAPE, max).
+ * Quantization-aware fine-tuning (qat.ts) simulates exactly these.
+ * @example const { params, requantized } = activationParams(floatGraph, ranges);
+ */
+export function activationParams(
+  g: Graph,
+  ranges: Ranges,
+): { params: Map<number, QParams>; requantized: Set<number> } {
+  const onlyFeedsLogistic = logisticOnlyInputs(g);
+  const inRange = ranges.get(g.inputs[0]) ?? { min: 0, max: 1 };
+  const params = new Map<number, QParams>([[g.inputs[0], int8Params(inRange.min, inRange.max)]]);
+  const requantized = new Set<number>([g.inputs[0]]);
+  for (const op of g.ops) {
+    const x = params.get(op.inputs[0]) as QParams;
+    for (const out of op.outputs) {
+      params.set(out, outputParams(g, op, out, x, ranges, onlyFeedsLogistic));
+      if (INT8_RULES[op.op]?.output !== 'same') requantized.add(out);
+    }
+  }
+  return { params, requantized };
+}
+
 function fullInt8(g0: Graph, o: QuantizeOptions): Graph {
   const ranges = o.ranges;
   if (!ranges)
@@ -306,13 +374,7 @@ function fullInt8(g0: Graph, o: QuantizeOptions): Graph {
   const g = cloneGraph(g0);
   if (o.splitDepthMultiplier ?? true) splitDepthMultiplier(g);
   const params = new Map<number, { scale: number; zeroPoint: number }>();
-  // Tensors read only by LOGISTIC: beyond +-LOGISTIC_INPUT_LIMIT the int8 sigmoid is saturated, so
-  // their range is clipped there (SE gates can reach +-1000 and would otherwise get a step of ~10).
-  const onlyFeedsLogistic = new Set(
-    [...consumersOf(g)]
-      .filter(([t, ops]) => !g.outputs.includes(t) && ops.every((o) => o.op === 'LOGISTIC'))
-      .map(([t]) => t),
-  );
+  const onlyFeedsLogistic = logisticOnlyInputs(g);
   const ops: GraphOp[] = [];
   const inputType = o.inputType ?? 'float32';
   const outputType = o.outputType ?? 'float32';
@@ -395,20 +457,7 @@ function fullInt8(g0: Graph, o: QuantizeOptions): Graph {
       }
     });
     for (const out of op.outputs) {
-      let p: { scale: number; zeroPoint: number };
-      if (rule.output === 'same') p = params.get(x) as { scale: number; zeroPoint: number };
-      else if (rule.output === 'calibrated') {
-        const r = ranges.get(out);
-        if (!r)
-          throw new ModelError({
-            field: `tensor ${g.tensors[out].name}`,
-            expected: 'a calibrated range',
-            received: 'none',
-          });
-        p = onlyFeedsLogistic.has(out)
-          ? int8Params(Math.max(r.min, -LOGISTIC_INPUT_LIMIT), Math.min(r.max, LOGISTIC_INPUT_LIMIT))
-          : int8Params(r.min, r.max);
-      } else p = rule.output;
+      const p = outputParams(g, op, out, params.get(x) as QParams, ranges, onlyFeedsLogistic);
       params.set(out, p);
       g.tensors[out] = { ...g.tensors[out], type: 'INT8', quant: quantOf(p) };
     }

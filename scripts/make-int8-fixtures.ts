@@ -4,6 +4,9 @@
  * test/fixtures/int8/<variant>/ (tfjs Layers format). Run once; the test only converts them.
  *
  *   nice node --import tsx scripts/make-int8-fixtures.ts [--samples 4000] [--epochs 5]
+ *     [--model efficientnet-b0] [--out test/fixtures/int8]
+ *
+ * `--model efficientnet-lite0 --out runs/int8-lite0` makes the Lite0 pair of docs/converter.md.
  */
 import * as tf from '@tensorflow/tfjs';
 import {
@@ -20,6 +23,9 @@ const args = process.argv.slice(2);
 const flag = (name: string, d: number) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : d);
 const SAMPLES = flag('--samples', 4000);
 const EPOCHS = flag('--epochs', 5);
+const sflag = (name: string, d: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : d);
+const MODEL = sflag('--model', 'efficientnet-b0');
+const OUT = sflag('--out', 'test/fixtures/int8');
 
 await selectBackend('wasm');
 registerFastKernels();
@@ -30,7 +36,7 @@ const x = tf.tensor4d(train.x, [train.size, 28, 28, 1]);
 const y = tf.oneHot(tf.tensor1d(train.y, 'int32'), 10);
 for (const variant of ['baseline', 'dmp'] as const) {
   const m = createModel({
-    model: 'efficientnet-b0',
+    model: MODEL,
     variant,
     classes: 10,
     inputSize: 28,
@@ -43,5 +49,5 @@ for (const variant of ['baseline', 'dmp'] as const) {
   m.compile({ optimizer: tf.train.adam(0.003), loss: tf.losses.softmaxCrossEntropy, metrics: ['accuracy'] });
   const h = await m.fit(x, y, { epochs: EPOCHS, batchSize: 64, verbose: 0, shuffle: true });
   console.log(variant, 'train accuracy per epoch', h.history.acc);
-  await saveModel(m, `test/fixtures/int8/${variant}`);
+  await saveModel(m, `${OUT}/${variant}`);
 }

@@ -62,6 +62,7 @@ describe('every zoo variant converts to fp32 within tolerance', () => {
   for (const v of Object.keys(VARIANTS) as Variant[]) cases.push(['efficientnet-b0', v, 'interleave']);
   cases.push(['efficientnet-b0', 'dmp', 'tile']);
   for (const v of Object.keys(VARIANTS) as Variant[]) cases.push(['mobilenetv2', v, 'interleave']);
+  for (const v of ['baseline', 'dmp'] as const) cases.push(['efficientnet-lite0', v, 'interleave']);
   for (const [model, variant, order] of cases) {
     it(`${model} ${variant} (${order})`, async () => {
       const m = randomModel(model, variant, order);

@@ -37,7 +37,8 @@ test('standard EfficientNet-B0 with 1000 classes has 5,288,548 trainable paramet
 });
 
 test('the other sizes match their published trainable counts (1000 classes)', () => {
-  // Keras applications' trainable counts for B1..B7; torchvision's MobileNetV2 count.
+  // Keras applications' trainable counts for B1..B7; torchvision's MobileNetV2 count; timm's
+  // tf_efficientnet_lite0 (TensorFlow's EfficientNet-Lite0 weights) for Lite0.
   const published: Record<string, number> = {
     'efficientnet-b1': 7_794_184,
     'efficientnet-b2': 9_109_994,
@@ -45,6 +46,7 @@ test('the other sizes match their published trainable counts (1000 classes)', ()
     'efficientnet-b4': 19_341_616,
     'efficientnet-b5': 30_389_784,
     mobilenetv2: 3_504_872,
+    'efficientnet-lite0': 4_652_008,
   };
   for (const [model, n] of Object.entries(published)) {
     // Parameter counts do not depend on the input size: build small to stay fast.

@@ -41,6 +41,13 @@ function printCard(r: ReportCard): void {
     `  max |dlogit|    ${r.maxAbsDiff.toExponential(3)} (${r.relDiff.toExponential(3)} of range ${r.logitRange.toFixed(3)})`,
   );
   console.log(`  top-1 agreement ${pct(100 * r.top1Agreement)}`);
+  console.log(
+    `  decided         ${pct(100 * r.decidedAgreement)} (float top-1 >= ${r.decidedMargin} logit above top-2)`,
+  );
+  if (r.flips.count)
+    console.log(
+      `  flips           ${r.flips.count}, float margin median ${r.flips.medianFloatMargin.toFixed(3)}, max ${r.flips.maxFloatMargin.toFixed(3)}`,
+    );
   if (r.accuracy) {
     console.log(
       `  accuracy        float ${pct(r.accuracy.float)}  converted ${pct(r.accuracy.converted)}  drop ${r.accuracy.drop.toFixed(2)} points (max ${r.maxDrop})`,

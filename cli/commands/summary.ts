@@ -94,8 +94,11 @@ const command: Command = {
         (paperComparable ? `${'paper'.padStart(12)}  match` : ''),
     );
     for (const r of table) {
+      // The paper's names are B0's; another model's baseline row carries the model's own name.
+      const name =
+        r.variant === 'baseline' && rows[0].model !== 'efficientnet-b0' ? rows[0].model : r.paperName;
       console.log(
-        `${r.paperName.padEnd(24)}${fmt(r.trainableParams).padStart(12)}${`${r.percentOfBaseline.toFixed(1)}%`.padStart(11)}` +
+        `${name.padEnd(24)}${fmt(r.trainableParams).padStart(12)}${`${r.percentOfBaseline.toFixed(1)}%`.padStart(11)}` +
           `${fmt(r.macs).padStart(15)}` +
           (r.paper !== null
             ? `${fmt(r.paper).padStart(12)}  ${r.paper === r.trainableParams ? 'yes' : 'NO'}`

@@ -68,6 +68,13 @@ export const EFFICIENTNET_SCALING: Record<string, ScalingDef> = {
   b7: { width: 2.0, depth: 3.1, resolution: 600, dropout: 0.5 },
 };
 
+/**
+ * EfficientNet-Lite (TensorFlow's edge variant of B0): the B0 stage table with ReLU6 in place of
+ * swish and no squeeze-and-excitation, both for integer-only hardware; edge-dmp's int8 measurements
+ * show why (docs/converter.md: swish + SE is where full-int8 agreement is lost).
+ */
+export const EFFICIENTNET_LITE: ArchDef = { ...EFFICIENTNET, activation: 'relu6', seRatio: 0 };
+
 /** MobileNetV2 (Sandler et al. 2018, Table 2): t, c, n, s; ReLU6, no SE. */
 export const MOBILENETV2: ArchDef = {
   family: 'mobilenetv2',

@@ -7,6 +7,7 @@ import { CHANNEL_ORDERS, type ChannelOrder } from '../layers.js';
 import {
   EFFICIENTNET,
   EFFICIENTNET_SCALING,
+  EFFICIENTNET_LITE,
   MOBILENETV2,
   MOBILENETV2_SCALING,
   VARIANTS,
@@ -39,6 +40,12 @@ for (const [k, s] of Object.entries(EFFICIENTNET_SCALING)) {
     description: `EfficientNet-${k.toUpperCase()} (width ${s.width}, depth ${s.depth}, ${s.resolution}px)`,
   });
 }
+registerModel({
+  name: 'efficientnet-lite0',
+  arch: EFFICIENTNET_LITE,
+  scaling: EFFICIENTNET_SCALING.b0,
+  description: 'EfficientNet-Lite0 (B0 stages, ReLU6, no SE: int8-friendly); scale with widthMult/depthMult',
+});
 registerModel({
   name: 'mobilenetv2',
   arch: MOBILENETV2,
