@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs';
 import { calibrate, DECIDED_MARGIN, runTflite } from '../converter/convert.js';
 import { lowerModel } from '../converter/lower.js';
 import { activationParams, quantizeGraph } from '../converter/quantize.js';
-import { channelRanges, graphWeights, qatFinetune, runGraph } from '../converter/qat.js';
+import { channelRanges, graphWeights, qatFinetune, QAT_DEFAULTS, runGraph } from '../converter/qat.js';
 import { writeTflite } from '../converter/tflite/writer.js';
 import { loadTfliteModel } from '../device/tflite-runtime.js';
 import { selectBackend } from '../sdk/backend.js';
@@ -33,7 +33,7 @@ const args = process.argv.slice(2);
 const flag = (name: string, d: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : d);
 const EVAL = Number(flag('--eval', '10000'));
 const MODELS = flag('--models', '');
-const QAT_STEPS = Number(flag('--qat-steps', '400'));
+const QAT_STEPS = Number(flag('--qat-steps', String(QAT_DEFAULTS.steps)));
 const QAT_TRAIN = 6000;
 
 // wasm + the project's gradient kernels: QAT trains through conv / depthwise gradients.
@@ -107,7 +107,7 @@ for (const variant of ['baseline', 'dmp']) {
   pc.forEach((r) => tf.dispose([r.lo, r.hi]));
   weights.forEach((w) => w.dispose());
   const t0 = Date.now();
-  const tuned = await qatFinetune(g, ranges, trainX, { steps: QAT_STEPS, lr: 3e-5 });
+  const tuned = await qatFinetune(g, ranges, trainX, { steps: QAT_STEPS });
   const qatSecs = (Date.now() - t0) / 1000;
   const qat = await inTflite(writeTflite(quantizeGraph(tuned.graph, 'int8', { ranges })));
   const p = compareLogits(ref, ptq);

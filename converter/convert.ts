@@ -16,6 +16,7 @@ import {
   type Ranges,
 } from './quantize.js';
 import { consumersOf } from './tflite/graph.js';
+import { QAT_DEFAULTS, qatFinetune } from './qat.js';
 import { writeTflite } from './tflite/writer.js';
 
 /** Preprocessed samples: x is [N, ...model input shape without batch]; labels optional. */
@@ -51,6 +52,8 @@ export interface ReportCard {
   accuracy?: { float: number; converted: number; drop: number };
   /** Per class: samples, float and converted accuracy (percent). */
   perClass?: { label: string; n: number; float: number; converted: number }[];
+  /** int8 with `qat`: the fine-tuning run and its distillation loss (simulated-int8 vs float logits MSE). */
+  qat?: { steps: number; samples: number; lr: number; lossBefore: number; lossAfter: number };
   /** fp32 must stay within this relative difference; other modes report it. */
   tolerance: number;
   maxDrop: number;
@@ -76,6 +79,12 @@ export interface ConvertOptions extends LowerOptions {
   eval?: Samples;
   /** Class names for the per-class report. */
   labels?: string[];
+  /**
+   * int8 only: quantization-aware fine-tuning by distillation before the file is written
+   * (`qatFinetune`): `steps` Adam steps of `batchSize` samples at `lr` on `samples` (default the
+   * calibration samples; no labels needed). Verification still compares with the original model.
+   */
+  qat?: { steps: number; lr?: number; batchSize?: number; samples?: Samples };
   /** Allowed top-1 accuracy drop in points; default 1.0. */
   maxDrop?: number;
   /** Keep the model even when verification fails. */
@@ -478,8 +487,11 @@ export async function convertModel(model: tf.LayersModel, o: ConvertOptions = {}
       received: `${o.inputType}/${o.outputType}`,
     });
   }
+  if (o.qat && mode !== 'int8')
+    throw new ConfigError({ field: 'qat', expected: 'quantize int8', received: mode });
   const graph = lowerModel(model, o);
   let quantized: typeof graph;
+  let qatReport: ReportCard['qat'];
   if (mode === 'int8') {
     if (!o.calib)
       throw new ConfigError({
@@ -496,7 +508,29 @@ export async function convertModel(model: tf.LayersModel, o: ConvertOptions = {}
         percentile: o.percentile,
         swishRanges: o.swishRanges,
       });
-      quantized = quantizeGraph(graph, 'int8', { ranges, inputType: o.inputType, outputType: o.outputType });
+      let tunedGraph = graph;
+      if (o.qat) {
+        const qx = o.qat.samples?.x ?? o.calib.x;
+        const lr = o.qat.lr ?? QAT_DEFAULTS.lr;
+        const r = await qatFinetune(graph, ranges, qx, {
+          steps: o.qat.steps,
+          lr,
+          batchSize: o.qat.batchSize,
+        });
+        tunedGraph = r.graph;
+        qatReport = {
+          steps: o.qat.steps,
+          samples: qx.shape[0],
+          lr,
+          lossBefore: r.lossBefore,
+          lossAfter: r.lossAfter,
+        };
+      }
+      quantized = quantizeGraph(tunedGraph, 'int8', {
+        ranges,
+        inputType: o.inputType,
+        outputType: o.outputType,
+      });
     } finally {
       cx.dispose();
     }
@@ -523,6 +557,7 @@ export async function convertModel(model: tf.LayersModel, o: ConvertOptions = {}
       x.dispose();
     }
   }
+  if (qatReport) report.qat = qatReport;
   if (!report.passed && !o.force) {
     throw new VerificationError(
       mode === 'fp32'

@@ -68,6 +68,7 @@ export {
   graphWeights,
   channelRanges,
   qatFinetune,
+  QAT_DEFAULTS,
   type GraphWeights,
   type QatOptions,
   type QatResult,

@@ -2,7 +2,7 @@
  * `edge-dmp convert` end to end on a run directory holding the trained DMP fixture: int8 with
  * Fashion-MNIST calibration into a signed `.edmp` that `verifyBundle` accepts and whose model runs
  * in the TFLite runtime; `--out x.tflite` writes the bare model; a failed max-drop gate exits 3 and
- * writes nothing; bad flags exit 2 naming the flag.
+ * writes nothing; `--qat-steps` fine-tunes and is recorded; bad flags exit 2 naming the flag.
  */
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -115,6 +115,43 @@ describe('edge-dmp convert', () => {
     assert.equal(q.calibration?.samples, 100);
   });
 
+  it('--qat-steps fine-tunes before writing; the card and the manifest say so', async () => {
+    const out = join(dir, 'dmp-int8-qat.edmp');
+    const r = await cli([
+      'convert',
+      '--run',
+      run,
+      '--quantize',
+      'int8',
+      '--qat-steps',
+      '12',
+      '--qat-samples',
+      '96',
+      '--qat-lr',
+      '1e-4',
+      '--calib-samples',
+      '100',
+      '--eval-samples',
+      '100',
+      '--max-drop',
+      '5',
+      '--json',
+      '--out',
+      out,
+    ]);
+    assert.equal(r.code, 0, r.err);
+    const res = JSON.parse(r.out) as { report: { qat?: Record<string, number> } };
+    assert.equal(res.report.qat?.steps, 12);
+    assert.equal(res.report.qat?.samples, 96);
+    assert.equal(res.report.qat?.lr, 1e-4);
+    assert.ok(Number.isFinite(res.report.qat?.lossBefore) && Number.isFinite(res.report.qat?.lossAfter));
+    const b = await readBundle(out);
+    const q = b.manifest.quantization as { mode: string; qat?: Record<string, unknown> };
+    assert.deepEqual(q.qat, { data: 'fashion-mnist', samples: 96, steps: 12, lr: 1e-4 });
+    const card = b.manifest.reportCard as { qat?: { steps: number } };
+    assert.equal(card.qat?.steps, 12);
+  });
+
   it('--out x.tflite writes the bare fp32 model', async () => {
     const out = join(dir, 'dmp.tflite');
     const r = await cli([
@@ -166,6 +203,8 @@ describe('edge-dmp convert', () => {
       [['--out', join(dir, 'x.onnx')], '--out'],
       [['--quantize', 'int4', '--out', join(dir, 'x.tflite')], '--quantize'],
       [['--input-type', 'int16', '--quantize', 'int8', '--out', join(dir, 'x.tflite')], '--input-type'],
+      [['--qat-steps', '10', '--quantize', 'fp16', '--out', join(dir, 'x.tflite')], '--qat-steps'],
+      [['--qat-steps', '-1', '--quantize', 'int8', '--out', join(dir, 'x.tflite')], '--qat-steps'],
     ] as [string[], string][]) {
       const r = await cli(['convert', '--run', run, ...args]);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.err}`);

@@ -18,6 +18,7 @@ import { defaultPreprocess } from '../sdk/preprocess.js';
 import { loadModel } from '../sdk/models/io.js';
 import { ConfigError } from '../sdk/errors.js';
 import { selectBackend } from '../sdk/backend.js';
+import { registerFastKernels } from '../sdk/kernels/index.js';
 
 let evalSet: Samples;
 let calib: Samples;
@@ -33,6 +34,7 @@ const MIN_AGREEMENT: Record<string, number> = { baseline: 0.975, dmp: 0.975 };
 before(async () => {
   // wasm: the float model's predictions on 1000 images are the slow part on the cpu backend.
   await selectBackend('wasm');
+  registerFastKernels(); // QAT trains through the conv gradients
   const data = await loadData('fashion-mnist');
   const pp = defaultPreprocess([28, 28], 1);
   const ev = await sampleInputs(data.val, pp, EVAL, 1);
@@ -119,6 +121,31 @@ describe('int8 full integer', () => {
     assert.equal(rt.outputs[0].dtype, 'int8');
     assert.ok(rt.outputs[0].quantization);
     rt.dispose();
+  });
+
+  it('qat: fine-tunes before writing and still verifies against the original model', async () => {
+    const plain = await convertModel(models.dmp, { quantize: 'int8', calib, eval: evalSet });
+    const { report } = await convertModel(models.dmp, {
+      quantize: 'int8',
+      calib,
+      eval: evalSet,
+      qat: { steps: 30, lr: 1e-4 },
+    });
+    assert.equal(report.qat?.steps, 30);
+    assert.equal(report.qat?.samples, 200, 'default: the calibration samples');
+    assert.ok(
+      report.qat.lossAfter < report.qat.lossBefore,
+      `loss ${report.qat.lossBefore} -> ${report.qat.lossAfter}`,
+    );
+    // The float side is the untouched model: same float accuracy as without QAT.
+    assert.equal(report.accuracy?.float, plain.report.accuracy?.float);
+    assert.notEqual(report.maxAbsDiff, plain.report.maxAbsDiff, 'the int8 file changed');
+    assert.ok(report.top1Agreement >= MIN_AGREEMENT.dmp, `agreement ${report.top1Agreement}`);
+    assert.equal(plain.report.qat, undefined);
+    await assert.rejects(
+      convertModel(models.dmp, { quantize: 'fp16', qat: { steps: 5 } }),
+      (e: unknown) => e instanceof ConfigError && e.field === 'qat',
+    );
   });
 
   it('fails with a VerificationError when accuracy drops more than maxDrop, unless force', async () => {

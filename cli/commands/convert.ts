@@ -19,8 +19,10 @@ import {
   type ReportCard,
 } from '../../converter/convert.js';
 import { QUANTIZE_MODES, type IoType, type QuantizeMode } from '../../converter/quantize.js';
+import { QAT_DEFAULTS } from '../../converter/qat.js';
 import { writeBundle, type GoldenInput } from '../../converter/bundle.js';
 import { loadTfliteModel } from '../../device/tflite-runtime.js';
+import { registerFastKernels } from '../../sdk/kernels/index.js';
 import { num, parseFlags, type Command } from '../command.js';
 
 const GOLDEN = 4;
@@ -57,6 +59,10 @@ function printCard(r: ReportCard): void {
         `    ${c.label.padEnd(16)} n=${String(c.n).padStart(4)}  ${pct(c.float).padStart(8)} -> ${pct(c.converted)}`,
       );
   }
+  if (r.qat)
+    console.log(
+      `  qat             ${r.qat.steps} steps on ${r.qat.samples} samples, lr ${r.qat.lr}: distillation loss ${r.qat.lossBefore.toFixed(4)} -> ${r.qat.lossAfter.toFixed(4)}`,
+    );
   console.log(`  verdict         ${r.passed ? 'passed' : 'FAILED'}`);
 }
 
@@ -102,7 +108,7 @@ const command: Command = {
   usage:
     'edge-dmp convert --run runs/x --quantize fp32|fp16|dynamic|int8 [--calib <data spec>] [--calib-samples 300] ' +
     '[--eval-samples 500] [--max-drop 1.0] [--force] [--input-type float32|int8|uint8] [--output-type float32|int8|uint8] ' +
-    '[--calibration minmax|percentile|mse|average] [--swish-ranges] [--softmax] [--model best|last] [--backend auto|wasm|cpu|tensorflow] --out model.edmp|model.tflite [--sign key] [--json]',
+    '[--calibration minmax|percentile|mse|average] [--swish-ranges] [--qat-steps 0] [--qat-samples 1000] [--qat-lr 3e-5] [--softmax] [--model best|last] [--backend auto|wasm|cpu|tensorflow] --out model.edmp|model.tflite [--sign key] [--json]',
   async run(argv) {
     const { values } = parseFlags(argv, {
       run: { type: 'string' },
@@ -116,6 +122,9 @@ const command: Command = {
       'output-type': { type: 'string' },
       calibration: { type: 'string' },
       'swish-ranges': { type: 'boolean' },
+      'qat-steps': { type: 'string' },
+      'qat-samples': { type: 'string' },
+      'qat-lr': { type: 'string' },
       softmax: { type: 'boolean' },
       model: { type: 'string' },
       out: { type: 'string' },
@@ -161,6 +170,23 @@ const command: Command = {
     const calibN = num('--calib-samples', values['calib-samples'], 300);
     const evalN = num('--eval-samples', values['eval-samples'], 500);
     const maxDrop = num('--max-drop', values['max-drop'], 1.0);
+    const qatSteps = num('--qat-steps', values['qat-steps'], 0);
+    const qatN = num('--qat-samples', values['qat-samples'], 1000);
+    const qatLr = num('--qat-lr', values['qat-lr'], QAT_DEFAULTS.lr);
+    if (!Number.isInteger(qatSteps) || qatSteps < 0)
+      throw new ConfigError({
+        field: '--qat-steps',
+        expected: 'an integer >= 0',
+        received: values['qat-steps'],
+      });
+    if (qatSteps > 0 && quantize !== 'int8')
+      throw new ConfigError({
+        field: '--qat-steps',
+        expected: 'only with --quantize int8',
+        received: quantize,
+      });
+    // QAT trains through conv / depthwise gradients: the wasm backend needs the project's kernels.
+    if (qatSteps > 0) registerFastKernels();
     const opts = {
       seed: config.seed,
       valFraction: config.valFraction,
@@ -176,6 +202,9 @@ const command: Command = {
     const cb = await sampleInputs(calibData.train, preprocess, calibN, 2);
     const evalX = tf.tensor(ev.x, [ev.size, ...shape]);
     const calibX = tf.tensor(cb.x, [cb.size, ...shape]);
+    // QAT distils on its own draw from the calibration data's training split (no labels used).
+    const qs = qatSteps > 0 ? await sampleInputs(calibData.train, preprocess, qatN, 3) : undefined;
+    const qatX = qs ? tf.tensor(qs.x, [qs.size, ...shape]) : undefined;
     let result;
     try {
       result = await convertModel(model, {
@@ -190,6 +219,7 @@ const command: Command = {
         outputType: ioType('--output-type', values['output-type']),
         calibration: calibration as CalibrationMethod,
         swishRanges: values['swish-ranges'],
+        qat: qatX ? { steps: qatSteps, lr: qatLr, samples: { x: qatX } } : undefined,
         softmax: values.softmax,
       });
     } catch (e) {
@@ -203,6 +233,7 @@ const command: Command = {
     } finally {
       evalX.dispose();
       calibX.dispose();
+      qatX?.dispose();
     }
     const { tflite, report } = result;
     await mkdir(dirname(resolve(out)), { recursive: true });
@@ -242,6 +273,14 @@ const command: Command = {
                     swishRanges: values['swish-ranges'] ?? false,
                   }
                 : undefined,
+            qat: report.qat
+              ? {
+                  data: values.calib ?? config.data,
+                  samples: report.qat.samples,
+                  steps: report.qat.steps,
+                  lr: report.qat.lr,
+                }
+              : undefined,
           },
           params: countParams(model).trainable,
           macs: countMacs(model),
