@@ -47,7 +47,7 @@ const { tflite, report } = await convertModel(model, {
   labels,
 });
 console.log(
-  `${mode}: ${tflite.length} bytes, top-1 agreement ${report.top1Agreement}, accuracy ${JSON.stringify(report.accuracy)}`,
+  `${mode}: ${tflite.length} bytes, top-1 agreement ${report.top1Agreement} (decided ${report.decidedAgreement}), accuracy ${JSON.stringify(report.accuracy)}`,
 );
 
 // Golden samples: images at the input size that the float model gets right and the device, running
