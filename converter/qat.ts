@@ -233,9 +233,10 @@ export function graphWeights(g: Graph): GraphWeights {
 /**
  * Runs a float TFLite graph in tfjs on a batch. With `quant` (from `activationParams`), every
  * int8 rounding of the `int8` file is simulated: weights per channel, requantized activations on
- * their grid. Ops without an executor are a ModelError naming the op.
+ * their grid. Ops without an executor are a ModelError naming the op. The intermediates are
+ * ordinary tfjs tensors: call it inside `tf.tidy` (or `optimizer.minimize`).
  * @example
- * const logits = runGraph(graph, x, { weights: graphWeights(graph) });
+ * const logits = tf.tidy(() => runGraph(graph, x, { weights: graphWeights(graph) }));
  */
 export function runGraph(
   g: Graph,
@@ -243,8 +244,6 @@ export function runGraph(
   o: {
     weights?: GraphWeights;
     quant?: { params: Map<number, QParams>; requantized: Set<number> };
-    /** Round weights when `quant` is given; default true. */
-    quantWeights?: boolean;
     /**
      * What-if: these activations rounded to 256 levels over their own range per channel (from
      * `channelRanges`) instead of their int8 grid. No int8 kernel has per-channel activations; this
@@ -290,7 +289,7 @@ export function runGraph(
     const r = TUNED[op.op];
     const weight = () => {
       const w = v(op.inputs[r?.weight ?? 1]);
-      return q && r && o.quantWeights !== false ? fakeQuantWeights(w, r.axis) : w;
+      return q && r ? fakeQuantWeights(w, r.axis) : w;
     };
     const y = exec({ g, op, v, weight, batch });
     vals.set(op.outputs[0], maybeQuant(op.outputs[0], y));
