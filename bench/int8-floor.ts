@@ -15,7 +15,7 @@
  *   npm run bench:int8-floor   (or: nice node --import tsx bench/int8-floor.ts [--eval 10000] [--models runs/x] [--qat-steps 400] [--json])
  */
 import * as tf from '@tensorflow/tfjs';
-import { calibrate, DECIDED_MARGIN, runTflite } from '../converter/convert.js';
+import { calibrate, compareTop1, DECIDED_MARGIN, runTflite } from '../converter/convert.js';
 import { lowerModel } from '../converter/lower.js';
 import { activationParams, quantizeGraph } from '../converter/quantize.js';
 import { channelRanges, graphWeights, qatFinetune, QAT_DEFAULTS, runGraph } from '../converter/qat.js';
@@ -70,28 +70,6 @@ async function inTflite(bytes: Uint8Array): Promise<Float32Array[]> {
   }
 }
 
-const argmax = (v: Float32Array) => v.indexOf(Math.max(...v));
-const margin = (v: Float32Array) => {
-  const s = [...v].sort((a, b) => b - a);
-  return s[0] - s[1];
-};
-/** Agreement on decided samples and the median float margin of the flips. */
-function flips(ref: Float32Array[], out: Float32Array[]): { decided: number; flipMargin: number } {
-  let n = 0;
-  let agree = 0;
-  const m: number[] = [];
-  ref.forEach((r, i) => {
-    const same = argmax(r) === argmax(out[i]);
-    if (!same) m.push(margin(r));
-    if (margin(r) >= DECIDED_MARGIN) {
-      n++;
-      if (same) agree++;
-    }
-  });
-  m.sort((a, b) => a - b);
-  return { decided: agree / n, flipMargin: m[Math.floor((m.length - 1) / 2)] ?? 0 };
-}
-
 const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
 const rows: Record<string, unknown>[] = [];
 for (const variant of ['baseline', 'dmp']) {
@@ -111,18 +89,21 @@ for (const variant of ['baseline', 'dmp']) {
   const qatSecs = (Date.now() - t0) / 1000;
   const qat = await inTflite(writeTflite(quantizeGraph(tuned.graph, 'int8', { ranges })));
   const p = compareLogits(ref, ptq);
+  const pt = compareTop1(ref, ptq);
+  const simTfl = compareLogits(ptq, sim);
   const q = compareLogits(ref, qat);
   rows.push({
     variant,
     tfliteInt8: p.agreement,
     tfliteInt8Db: p.sqnr,
-    ...flips(ref, ptq),
-    simVsTflite: compareLogits(ptq, sim).agreement,
-    simVsTfliteDb: compareLogits(ptq, sim).sqnr,
+    decided: pt.decidedAgreement,
+    flipMargin: pt.flips.medianFloatMargin,
+    simVsTflite: simTfl.agreement,
+    simVsTfliteDb: simTfl.sqnr,
     perChannelActs: compareLogits(ref, perChannel).agreement,
     qat: q.agreement,
     qatDb: q.sqnr,
-    qatDecided: flips(ref, qat).decided,
+    qatDecided: compareTop1(ref, qat).decidedAgreement,
     qatSecs,
   });
 }

@@ -194,6 +194,41 @@ function topMargin(v: Float32Array): number {
 }
 
 /**
+ * Top-1 agreement of `out` with `ref` (logits per sample): overall, on the samples `ref` decides
+ * (top-1 >= DECIDED_MARGIN above top-2), and the flipped samples' `ref` margins.
+ * @example const { top1Agreement, decidedAgreement, flips } = compareTop1(floatLogits, int8Logits);
+ */
+export function compareTop1(
+  ref: Float32Array[],
+  out: Float32Array[],
+): Pick<ReportCard, 'top1Agreement' | 'decidedAgreement' | 'flips'> {
+  let agree = 0;
+  let decided = 0;
+  let decidedAgree = 0;
+  const flipMargins: number[] = [];
+  ref.forEach((r, i) => {
+    const same = argmax(r) === argmax(out[i]);
+    const m = topMargin(r);
+    if (same) agree++;
+    else flipMargins.push(m);
+    if (m >= DECIDED_MARGIN) {
+      decided++;
+      if (same) decidedAgree++;
+    }
+  });
+  flipMargins.sort((a, b) => a - b);
+  return {
+    top1Agreement: ref.length ? agree / ref.length : 1,
+    decidedAgreement: decided ? decidedAgree / decided : 1,
+    flips: {
+      count: flipMargins.length,
+      medianFloatMargin: flipMargins.length ? flipMargins[Math.floor((flipMargins.length - 1) / 2)] : 0,
+      maxFloatMargin: flipMargins.at(-1) ?? 0,
+    },
+  };
+}
+
+/**
  * Compares a `.tflite` (run in the TFLite runtime) with its tfjs model on samples.
  * @example
  * const card = await verifyTflite(model, bytes, { x, labels }, { quantize: 'fp32' });
@@ -215,10 +250,6 @@ export async function verifyTflite(
   let maxAbsDiff = 0;
   let lo = Infinity;
   let hi = -Infinity;
-  let agree = 0;
-  let decided = 0;
-  let decidedAgree = 0;
-  const flipMargins: number[] = [];
   ref.forEach((r, i) => {
     const c = conv[i];
     for (let k = 0; k < r.length; k++) {
@@ -226,16 +257,8 @@ export async function verifyTflite(
       lo = Math.min(lo, r[k]);
       hi = Math.max(hi, r[k]);
     }
-    const same = argmax(r) === argmax(c);
-    const m = topMargin(r);
-    if (same) agree++;
-    else flipMargins.push(m);
-    if (m >= DECIDED_MARGIN) {
-      decided++;
-      if (same) decidedAgree++;
-    }
   });
-  flipMargins.sort((a, b) => a - b);
+  const top1 = compareTop1(ref, conv);
   const logitRange = hi - lo;
   const maxDrop = o.maxDrop ?? 1.0;
   const card: ReportCard = {
@@ -247,14 +270,8 @@ export async function verifyTflite(
     maxAbsDiff,
     logitRange,
     relDiff: logitRange > 0 ? maxAbsDiff / logitRange : maxAbsDiff,
-    top1Agreement: ref.length ? agree / ref.length : 1,
-    decidedAgreement: decided ? decidedAgree / decided : 1,
+    ...top1,
     decidedMargin: DECIDED_MARGIN,
-    flips: {
-      count: flipMargins.length,
-      medianFloatMargin: flipMargins.length ? flipMargins[Math.floor((flipMargins.length - 1) / 2)] : 0,
-      maxFloatMargin: flipMargins.at(-1) ?? 0,
-    },
     tolerance: FP32_TOLERANCE,
     maxDrop,
     passed: true,

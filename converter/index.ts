@@ -32,6 +32,7 @@ export {
 export {
   convertModel,
   verifyTflite,
+  compareTop1,
   calibrate,
   runTflite,
   VerificationError,

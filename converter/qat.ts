@@ -18,7 +18,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError, ModelError } from '../sdk/errors.js';
-import { bytesOf, type Graph, type GraphOp } from './tflite/graph.js';
+import { hashSeed, Rng } from '../sdk/data/random.js';
+import { bytesOf, floatData, intData, type Graph, type GraphOp } from './tflite/graph.js';
 import { activationParams, type Ranges } from './quantize.js';
 import { Activation, Padding } from './tflite/schema.js';
 
@@ -96,15 +97,8 @@ function gatherAxis(x: tf.Tensor, indices: Int32Array, axis: number): tf.Tensor 
   );
 }
 
-function ints(g: Graph, t: number): Int32Array {
-  const d = g.tensors[t].data as Uint8Array;
-  return new Int32Array(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength));
-}
-
-function floatsOf(g: Graph, t: number): Float32Array {
-  const d = g.tensors[t].data as Uint8Array;
-  return new Float32Array(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength));
-}
+const ints = (g: Graph, t: number) => intData(g.tensors[t]);
+const floatsOf = (g: Graph, t: number) => floatData(g.tensors[t]);
 
 function fused(y: tf.Tensor, op: GraphOp): tf.Tensor {
   const a = Number(op.options?.values.fused_activation_function ?? Activation.NONE);
@@ -113,8 +107,23 @@ function fused(y: tf.Tensor, op: GraphOp): tf.Tensor {
   return y;
 }
 
-const pad = (op: GraphOp): 'same' | 'valid' =>
-  Number(op.options?.values.padding) === Padding.SAME ? 'same' : 'valid';
+/** Strides, padding and dilations of a CONV_2D / DEPTHWISE_CONV_2D, as tfjs takes them. */
+function window(op: GraphOp): {
+  strides: [number, number];
+  pad: 'same' | 'valid';
+  dilations: [number, number];
+} {
+  const o = op.options?.values ?? {};
+  return {
+    strides: [Number(o.stride_h), Number(o.stride_w)],
+    pad: Number(o.padding) === Padding.SAME ? 'same' : 'valid',
+    dilations: [Number(o.dilation_h_factor ?? 1), Number(o.dilation_w_factor ?? 1)],
+  };
+}
+
+/** The op's bias added (when it has one), then its fused activation. */
+const biasAct = (op: GraphOp, y: tf.Tensor, v: (t: number) => tf.Tensor) =>
+  fused(op.inputs[2] >= 0 ? tf.add(y, v(op.inputs[2])) : y, op);
 
 interface ExecContext {
   g: Graph;
@@ -129,22 +138,14 @@ interface ExecContext {
 /** The executor table: TFLite op -> tfjs ops (NHWC, batch first; graphs are lowered at batch 1). */
 const EXEC: Record<string, (c: ExecContext) => tf.Tensor> = {
   CONV_2D: ({ op, v, weight }) => {
-    const o = op.options?.values ?? {};
+    const { strides, pad, dilations } = window(op);
     const f = tf.transpose(weight(), [1, 2, 3, 0]) as tf.Tensor4D;
-    const y = tf.conv2d(
-      v(op.inputs[0]) as tf.Tensor4D,
-      f,
-      [Number(o.stride_h), Number(o.stride_w)],
-      pad(op),
-      'NHWC',
-      [Number(o.dilation_h_factor ?? 1), Number(o.dilation_w_factor ?? 1)],
-    );
-    return fused(op.inputs[2] >= 0 ? tf.add(y, v(op.inputs[2])) : y, op);
+    return biasAct(op, tf.conv2d(v(op.inputs[0]) as tf.Tensor4D, f, strides, pad, 'NHWC', dilations), v);
   },
   DEPTHWISE_CONV_2D: ({ op, v, weight }) => {
-    const o = op.options?.values ?? {};
+    const { strides, pad, dilations } = window(op);
     let x = v(op.inputs[0]) as tf.Tensor4D;
-    const m = Number(o.depth_multiplier ?? 1);
+    const m = Number(op.options?.values.depth_multiplier ?? 1);
     const w = weight();
     const [, kh, kw, cm] = w.shape as number[];
     // Multiplier M as GATHER + multiplier 1, the op sequence int8 files use (quantize.ts).
@@ -154,24 +155,16 @@ const EXEC: Record<string, (c: ExecContext) => tf.Tensor> = {
         Int32Array.from({ length: cm }, (_, k) => Math.floor(k / m)),
         3,
       ) as tf.Tensor4D;
-    const y = tf.depthwiseConv2d(
-      x,
-      w.reshape([kh, kw, cm, 1]) as tf.Tensor4D,
-      [Number(o.stride_h), Number(o.stride_w)],
-      pad(op),
-      'NHWC',
-      [Number(o.dilation_h_factor ?? 1), Number(o.dilation_w_factor ?? 1)],
-    );
-    return fused(op.inputs[2] >= 0 ? tf.add(y, v(op.inputs[2])) : y, op);
+    const f = w.reshape([kh, kw, cm, 1]) as tf.Tensor4D;
+    return biasAct(op, tf.depthwiseConv2d(x, f, strides, pad, 'NHWC', dilations), v);
   },
   FULLY_CONNECTED: ({ op, v, weight }) => {
     const x = v(op.inputs[0]);
     const w = weight();
     const [units, inF] = w.shape as number[];
     let y: tf.Tensor = tf.matMul(x.reshape([-1, inF]) as tf.Tensor2D, w as tf.Tensor2D, false, true);
-    if (op.inputs[2] >= 0) y = tf.add(y, v(op.inputs[2]));
     if (op.options?.values.keep_num_dims) y = y.reshape([...x.shape.slice(0, -1), units]);
-    return fused(y, op);
+    return biasAct(op, y, v);
   },
   ADD: ({ op, v }) => fused(tf.add(v(op.inputs[0]), v(op.inputs[1])), op),
   MUL: ({ op, v }) => fused(tf.mul(v(op.inputs[0]), v(op.inputs[1])), op),
@@ -200,11 +193,12 @@ const EXEC: Record<string, (c: ExecContext) => tf.Tensor> = {
   MAXIMUM: ({ op, v }) => tf.maximum(v(op.inputs[0]), v(op.inputs[1])),
   MAX_POOL_2D: ({ op, v }) => {
     const o = op.options?.values ?? {};
+    const { strides, pad } = window(op);
     return tf.maxPool(
       v(op.inputs[0]) as tf.Tensor4D,
       [Number(o.filter_height), Number(o.filter_width)],
-      [Number(o.stride_h), Number(o.stride_w)],
-      pad(op),
+      strides,
+      pad,
     );
   },
 };
@@ -344,19 +338,10 @@ export interface QatResult {
   lossAfter: number;
 }
 
-/** Deterministic batch order (a small LCG; Math.random would make runs differ). */
+/** Batches of `size` indices, a fresh seeded shuffle of 0..n-1 per pass (the data pipeline's Rng). */
 function* batches(n: number, size: number, seed: number): Generator<number[]> {
-  let s = seed >>> 0 || 1;
-  const rand = () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-  for (;;) {
-    const idx = Array.from({ length: n }, (_, i) => i);
-    for (let i = n - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1));
-      [idx[i], idx[j]] = [idx[j], idx[i]];
-    }
+  for (let pass = 0; ; pass++) {
+    const idx = new Rng(hashSeed(seed, pass)).shuffle(Array.from({ length: n }, (_, i) => i)) as number[];
     for (let i = 0; i + size <= n; i += size) yield idx.slice(i, i + size);
   }
 }

@@ -10,7 +10,7 @@
  */
 import { ConfigError, ModelError } from '../sdk/errors.js';
 import type { Graph, GraphOp, GraphTensor, Quantization } from './tflite/graph.js';
-import { bytesOf, consumersOf, dropUnused } from './tflite/graph.js';
+import { bytesOf, consumersOf, dropUnused, floatData } from './tflite/graph.js';
 import type { BuiltinOpName } from './tflite/schema.js';
 
 export type QuantizeMode = 'fp32' | 'fp16' | 'dynamic' | 'int8';
@@ -72,11 +72,6 @@ const INT8_RULES: Partial<
   MAXIMUM: { version: 2, output: 'same' },
   MAX_POOL_2D: { version: 2, output: 'same' },
 };
-
-function floats(t: GraphTensor): Float32Array {
-  const d = t.data as Uint8Array;
-  return new Float32Array(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength));
-}
 
 /**
  * Rounds half away from zero, like the TFLite kernels' std::round (Math.round rounds -0.5 up).
@@ -168,7 +163,7 @@ export function quantizeSymmetric(
 }
 
 function storedWeights(mode: 'fp16' | 'dynamic', t: GraphTensor, axis: number): GraphTensor {
-  const v = floats(t);
+  const v = floatData(t);
   if (mode === 'fp16')
     return {
       name: `${t.name}/fp16`,
@@ -309,6 +304,18 @@ function logisticOnlyInputs(g: Graph): Set<number> {
   );
 }
 
+/** The op's INT8_RULES entry; an op without one is a ModelError naming it. */
+function int8Rule(g: Graph, op: GraphOp): NonNullable<(typeof INT8_RULES)[BuiltinOpName]> {
+  const rule = INT8_RULES[op.op];
+  if (!rule)
+    throw new ModelError({
+      field: `op ${op.op} (${g.tensors[op.outputs[0]].name})`,
+      expected: `an op with an int8 rule (${Object.keys(INT8_RULES).join(', ')})`,
+      received: op.op,
+    });
+  return rule;
+}
+
 /** The int8 parameters of output `out` of `op` under INT8_RULES (`x`: its first input's). */
 function outputParams(
   g: Graph,
@@ -318,13 +325,7 @@ function outputParams(
   ranges: Ranges,
   onlyFeedsLogistic: Set<number>,
 ): QParams {
-  const rule = INT8_RULES[op.op];
-  if (!rule)
-    throw new ModelError({
-      field: `op ${op.op} (${g.tensors[out].name})`,
-      expected: `an op with an int8 rule (${Object.keys(INT8_RULES).join(', ')})`,
-      received: op.op,
-    });
+  const rule = int8Rule(g, op);
   if (rule.output === 'same') return x;
   if (rule.output !== 'calibrated') return rule.output;
   const r = ranges.get(out);
@@ -399,14 +400,7 @@ function fullInt8(g0: Graph, o: QuantizeOptions): Graph {
   }
 
   for (const op of g.ops) {
-    const rule = INT8_RULES[op.op];
-    if (!rule) {
-      throw new ModelError({
-        field: `op ${op.op} (${g.tensors[op.outputs[0]].name})`,
-        expected: `an op with an int8 rule (${Object.keys(INT8_RULES).join(', ')})`,
-        received: op.op,
-      });
-    }
+    const rule = int8Rule(g, op);
     const w = WEIGHT_INPUTS[op.op];
     const x = op.inputs[0];
     const sIn = params.get(x)?.scale;
@@ -420,7 +414,7 @@ function fullInt8(g0: Graph, o: QuantizeOptions): Graph {
       if (ti < 0) return;
       const t = g.tensors[ti];
       if (!t.data || t.type !== 'FLOAT32') return;
-      const v = floats(t);
+      const v = floatData(t);
       if (w && slot === w.weight) {
         const { q, scale } = quantizeSymmetric(v, t.shape, w.axis);
         g.tensors[ti] = {

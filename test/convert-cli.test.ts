@@ -46,6 +46,24 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
   }
 }
 
+/** `convert --run <run> --quantize int8` on 100 calibration / 100 evaluation images, max drop 5, plus `extra`. */
+const int8Args = (out: string, ...extra: string[]) => [
+  'convert',
+  '--run',
+  run,
+  '--quantize',
+  'int8',
+  '--calib-samples',
+  '100',
+  '--eval-samples',
+  '100',
+  '--max-drop',
+  '5',
+  ...extra,
+  '--out',
+  out,
+];
+
 describe('edge-dmp convert', () => {
   it('int8 into a signed bundle that verifies and runs', async () => {
     const out = join(dir, 'dmp-int8.edmp');
@@ -90,22 +108,7 @@ describe('edge-dmp convert', () => {
 
   it('--swish-ranges is used and recorded in the manifest', async () => {
     const out = join(dir, 'dmp-int8-swish.edmp');
-    const r = await cli([
-      'convert',
-      '--run',
-      run,
-      '--quantize',
-      'int8',
-      '--swish-ranges',
-      '--calib-samples',
-      '100',
-      '--eval-samples',
-      '100',
-      '--max-drop',
-      '5',
-      '--out',
-      out,
-    ]);
+    const r = await cli(int8Args(out, '--swish-ranges'));
     assert.equal(r.code, 0, r.err);
     const b = await readBundle(out);
     const q = b.manifest.quantization as { mode: string; calibration?: Record<string, unknown> };
@@ -117,28 +120,9 @@ describe('edge-dmp convert', () => {
 
   it('--qat-steps fine-tunes before writing; the card and the manifest say so', async () => {
     const out = join(dir, 'dmp-int8-qat.edmp');
-    const r = await cli([
-      'convert',
-      '--run',
-      run,
-      '--quantize',
-      'int8',
-      '--qat-steps',
-      '12',
-      '--qat-samples',
-      '96',
-      '--qat-lr',
-      '1e-4',
-      '--calib-samples',
-      '100',
-      '--eval-samples',
-      '100',
-      '--max-drop',
-      '5',
-      '--json',
-      '--out',
-      out,
-    ]);
+    const r = await cli(
+      int8Args(out, '--qat-steps', '12', '--qat-samples', '96', '--qat-lr', '1e-4', '--json'),
+    );
     assert.equal(r.code, 0, r.err);
     const res = JSON.parse(r.out) as { report: { qat?: Record<string, number> } };
     assert.equal(res.report.qat?.steps, 12);

@@ -50,6 +50,24 @@ export function bytesOf(a: Float32Array | Int32Array | Int8Array | Uint8Array | 
 }
 
 /**
+ * A constant tensor's contents as float32 (a copy; the inverse of bytesOf).
+ * @example const w = floatData(graph.tensors[op.inputs[1]]);
+ */
+export function floatData(t: GraphTensor): Float32Array {
+  const d = t.data as Uint8Array;
+  return new Float32Array(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength));
+}
+
+/**
+ * A constant INT32 tensor's contents (a copy): shapes, axes, indices.
+ * @example const axes = intData(graph.tensors[op.inputs[1]]);
+ */
+export function intData(t: GraphTensor): Int32Array {
+  const d = t.data as Uint8Array;
+  return new Int32Array(d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength));
+}
+
+/**
  * Small helper that appends tensors and ops to a Graph and hands back tensor indices.
  * @example
  * const g = new GraphBuilder();
