@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { generateKeyPair, readBundle, verifyBundle, writeBundle } from '../converter/index.js';
 import { loadBundle } from '../device/index.js';
-import { defaultPreprocess } from '../sdk/preprocess.js';
+import { defaultPreprocess } from '../core/preprocess.js';
 
 function gaussian(seed: number): () => number {
   let s = seed >>> 0;

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { convertModel, runTflite, type CalibrationMethod } from '../converter/convert.js';
 import { lowerModel } from '../converter/lower.js';
 import { writeTflite } from '../converter/tflite/writer.js';
-import { loadTfliteModel } from '../device/tflite-runtime.js';
+import { loadTfliteModel } from '../runtime/tflite-runtime.js';
 import { loadModel } from '../sdk/models/io.js';
 import { compareLogits, fashionSets, trainedModelDir } from './int8-common.js';
 

@@ -21,9 +21,9 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { convertModel } from '../converter/convert.js';
 import { createClassifier, createSource, Pipeline, type Classifier } from '../device/index.js';
-import { loadTfliteModel } from '../device/tflite-runtime.js';
+import { loadTfliteModel } from '../runtime/tflite-runtime.js';
 import { createModel, registerFastKernels, selectBackend } from '../sdk/index.js';
-import { defaultPreprocess } from '../sdk/preprocess.js';
+import { defaultPreprocess } from '../core/preprocess.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');

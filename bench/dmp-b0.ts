@@ -15,7 +15,7 @@ import { calibrate } from '../converter/convert.js';
 import { lowerModel, type LowerOptions } from '../converter/lower.js';
 import { quantizeGraph } from '../converter/quantize.js';
 import { writeTflite } from '../converter/tflite/writer.js';
-import { loadTfliteModel } from '../device/tflite-runtime.js';
+import { loadTfliteModel } from '../runtime/tflite-runtime.js';
 import { createModel, registerFastKernels, selectBackend } from '../sdk/index.js';
 
 const args = process.argv.slice(2);

@@ -15,7 +15,7 @@ import {
 } from '../converter/lower.js';
 import { quantizeGraph, calibrationGraph } from '../converter/quantize.js';
 import { writeTflite } from '../converter/tflite/writer.js';
-import { loadTfliteModel } from '../device/tflite-runtime.js';
+import { loadTfliteModel } from '../runtime/tflite-runtime.js';
 import { ChannelDuplicate, ChannelMaxPool } from '../sdk/layers.js';
 
 const args = process.argv.slice(2);

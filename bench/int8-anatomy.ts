@@ -12,14 +12,14 @@ import * as tf from '@tensorflow/tfjs';
 import { calibrate } from '../converter/convert.js';
 import { lowerModel } from '../converter/lower.js';
 import { calibrationGraph, quantizeGraph } from '../converter/quantize.js';
-import type { Graph } from '../converter/tflite/graph.js';
+import type { Graph } from '../core/tflite/graph.js';
 import { writeTflite } from '../converter/tflite/writer.js';
-import { loadTfliteModel } from '../device/tflite-runtime.js';
+import { loadTfliteModel } from '../runtime/tflite-runtime.js';
 import { loadData } from '../sdk/data/index.js';
 import { sampleInputs } from '../sdk/data/pipeline.js';
 import { loadModel } from '../sdk/models/io.js';
 import { createModel } from '../sdk/models/registry.js';
-import { defaultPreprocess } from '../sdk/preprocess.js';
+import { defaultPreprocess } from '../core/preprocess.js';
 
 type Sym = tf.SymbolicTensor;
 await tf.setBackend('cpu');

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { loadData } from '../sdk/data/index.js';
 import { sampleInputs } from '../sdk/data/pipeline.js';
-import { defaultPreprocess } from '../sdk/preprocess.js';
+import { defaultPreprocess } from '../core/preprocess.js';
 
 /** `evalN` test images (seed 1, with labels) and `calibN` training images (seed 2). */
 export async function fashionSets(

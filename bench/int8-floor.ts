@@ -20,12 +20,12 @@ import { lowerModel } from '../converter/lower.js';
 import { activationParams, quantizeGraph } from '../converter/quantize.js';
 import { channelRanges, graphWeights, qatFinetune, QAT_DEFAULTS, runGraph } from '../converter/qat.js';
 import { writeTflite } from '../converter/tflite/writer.js';
-import { loadTfliteModel } from '../device/tflite-runtime.js';
+import { loadTfliteModel } from '../runtime/tflite-runtime.js';
 import { selectBackend } from '../sdk/backend.js';
 import { registerFastKernels } from '../sdk/kernels/index.js';
 import { loadData } from '../sdk/data/index.js';
 import { sampleInputs } from '../sdk/data/pipeline.js';
-import { defaultPreprocess } from '../sdk/preprocess.js';
+import { defaultPreprocess } from '../core/preprocess.js';
 import { loadModel } from '../sdk/models/io.js';
 import { compareLogits, fashionSets, trainedModelDir } from './int8-common.js';
 

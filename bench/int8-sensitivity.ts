@@ -11,10 +11,10 @@ import * as tf from '@tensorflow/tfjs';
 import { calibrate, runTflite } from '../converter/convert.js';
 import { lowerModel } from '../converter/lower.js';
 import { quantizeGraph } from '../converter/quantize.js';
-import type { Graph, GraphOp } from '../converter/tflite/graph.js';
+import type { Graph, GraphOp } from '../core/tflite/graph.js';
 import { writeTflite } from '../converter/tflite/writer.js';
-import { loadTfliteModel } from '../device/tflite-runtime.js';
-import { consumersOf } from '../converter/tflite/graph.js';
+import { loadTfliteModel } from '../runtime/tflite-runtime.js';
+import { consumersOf } from '../core/tflite/graph.js';
 import { loadModel } from '../sdk/models/io.js';
 import { compareLogits, fashionSets, trainedModelDir } from './int8-common.js';
 

@@ -1,15 +1,22 @@
 #!/usr/bin/env node
-// Launcher: the package ships TypeScript sources and runs them through tsx's loader.
-import { register } from 'tsx/esm/api';
-
-register();
+// Launcher of the full CLI. Runs the compiled JavaScript in dist/ (`npm run build`); with
+// EDGE_DMP_SOURCE=1 (the test runner sets it) it runs the TypeScript sources through tsx instead.
+const source = process.env.EDGE_DMP_SOURCE === '1';
 // `edge-dmp models | head` closes stdout early: that is not an error.
 process.stdout.on('error', (e) => {
   if (e.code === 'EPIPE') process.exit(0);
   throw e;
 });
 try {
-  const { main } = await import('../cli/main.ts');
+  if (source) (await import('tsx/esm/api')).register();
+  const entry = source ? '../cli/main.ts' : '../dist/cli/main.js';
+  const { main } = await import(entry).catch((e) => {
+    if (!source && e?.code === 'ERR_MODULE_NOT_FOUND' && String(e.message).includes('dist/cli/main.js')) {
+      console.error('edge-dmp: dist/ is missing: run `npm run build` first (or set EDGE_DMP_SOURCE=1)');
+      process.exit(1);
+    }
+    throw e;
+  });
   process.exitCode = await main(process.argv.slice(2));
 } catch (e) {
   // Print our own short report: an uncaught error would otherwise reach the handler that the

@@ -3,8 +3,8 @@
  * the result in the device's TFLite runtime against the tfjs model and produce a report card.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ConfigError, EdgeDmpError, type ErrorDetail } from '../sdk/errors.js';
-import { loadTfliteModel, type TfliteModel } from '../device/tflite-runtime.js';
+import { ConfigError, EdgeDmpError, type ErrorDetail } from '@edge-dmp/core';
+import { loadTfliteModel, type TfliteModel } from '@edge-dmp/runtime';
 import { lowerModel, type LowerOptions } from './lower.js';
 import {
   calibrationGraph,
@@ -15,7 +15,7 @@ import {
   type QuantizeMode,
   type Ranges,
 } from './quantize.js';
-import { consumersOf } from './tflite/graph.js';
+import { consumersOf } from '@edge-dmp/core';
 import { QAT_DEFAULTS, qatFinetune } from './qat.js';
 import { writeTflite } from './tflite/writer.js';
 

@@ -2,24 +2,28 @@
 export {
   writeBundle,
   buildBundle,
-  readBundle,
-  verifyBundle,
   signBundle,
-  extractBundle,
   generateKeyPair,
   loadPrivateKey,
+  type BundleContents,
+  type BuiltBundle,
+  type GoldenInput,
+  type GoldenPixels,
+  type WriteOptions,
+} from './bundle.js';
+// The read side lives in core (a board verifies without the converter); re-exported for one import.
+export {
+  readBundle,
+  verifyBundle,
+  extractBundle,
   loadPublicKey,
   readArchive,
   BundleError,
   BUNDLE_ERROR_CODES,
   DEFAULT_LIMITS as DEFAULT_BUNDLE_LIMITS,
   SCHEMA_VERSION as BUNDLE_SCHEMA_VERSION,
-  type BundleContents,
-  type BuiltBundle,
   type BundleManifest,
   type BundleLimits,
-  type GoldenInput,
-  type GoldenPixels,
   type GoldenEntry,
   type ReadBundle,
   type VerifyReport,
@@ -28,7 +32,7 @@ export {
   type SignatureCheck,
   type QuantizationMode,
   type TensorDtype,
-} from './bundle.js';
+} from '@edge-dmp/core';
 export {
   convertModel,
   verifyTflite,
@@ -75,11 +79,11 @@ export {
   type QatResult,
 } from './qat.js';
 export { writeTflite } from './tflite/writer.js';
-export { readTflite, type ReadModel } from './tflite/reader.js';
+export { readTflite, type ReadModel } from '@edge-dmp/core';
 export {
   GraphBuilder,
   type Graph,
   type GraphOp,
   type GraphTensor,
   type Quantization,
-} from './tflite/graph.js';
+} from '@edge-dmp/core';

@@ -6,9 +6,9 @@
  * DepthwiseConv2D is folded into that conv's depth_multiplier (see docs/converter.md).
  */
 import type * as tf from '@tensorflow/tfjs';
-import { ConfigError, ModelError } from '../sdk/errors.js';
-import { GraphBuilder, bytesOf, dropUnused, type Graph } from './tflite/graph.js';
-import { Activation, Padding } from './tflite/schema.js';
+import { ConfigError, ModelError } from '@edge-dmp/core';
+import { GraphBuilder, bytesOf, dropUnused, type Graph } from '@edge-dmp/core';
+import { Activation, Padding } from '@edge-dmp/core';
 
 /** Op sequences for ChannelDuplicate (see docs/converter.md for the measurement). */
 export type DuplicateStrategy = 'gather' | 'tile' | 'concat';

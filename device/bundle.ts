@@ -18,8 +18,8 @@ import {
   type BundleSource,
   type GoldenEntry,
   type KeySource,
-} from '../converter/bundle.js';
-import type { PreprocessSpec } from '../sdk/preprocess.js';
+} from '@edge-dmp/core';
+import type { PreprocessSpec } from '@edge-dmp/core';
 import type { ModelIdentity } from './types.js';
 
 export interface LoadBundleOptions {

@@ -5,7 +5,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import sharp, { type Sharp, type FailOnOptions } from 'sharp';
-import { EdgeDmpError, type ErrorDetail } from '../sdk/errors.js';
+import { EdgeDmpError, type ErrorDetail } from '@edge-dmp/core';
 
 /** Pixel layouts a raw frame may come in (camera drivers hand out yuyv and nv12). */
 export type RawFormat = 'rgb' | 'rgba' | 'bgr' | 'gray' | 'yuyv' | 'nv12';

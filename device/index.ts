@@ -71,7 +71,7 @@ export {
   type TensorSpec,
   type TfliteModel,
   type RuntimeOptions,
-} from './tflite-runtime.js';
+} from '@edge-dmp/runtime';
 export {
   MqttReporter,
   MQTT_COMMANDS,
@@ -112,16 +112,17 @@ export {
   type PublishPolicyOptions,
 } from './payload.js';
 export {
-  subscribeResults,
-  type SubscribeOptions,
-  type Subscription,
-  type SubscriptionStats,
-} from './subscribe.js';
-export {
   SerialReporter,
   type SerialReporterOptions,
   type SerialReporterEvents,
   type SerialFormat,
   type SerialStats,
 } from './serial-reporter.js';
-export { startBroker, type BrokerOptions, type DevBroker } from './broker.js';
+export { toMqttError } from './mqtt-options.js';
+export { DEVICE_COMMANDS, deviceMain } from './cli/main.js';
+export {
+  MQTT_CONNECTION_FLAGS,
+  connectionFromFlags,
+  normalizeOptionalFlags,
+  parseSerialSpec,
+} from './cli/mqtt-flags.js';

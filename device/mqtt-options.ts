@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { IClientOptions } from 'mqtt';
-import { ConfigError, EdgeDmpError, type ErrorDetail } from '../sdk/errors.js';
+import { ConfigError, EdgeDmpError, type ErrorDetail } from '@edge-dmp/core';
 
 /** TLS material: PEM text, a Buffer, or a path to a PEM file. */
 export interface MqttTlsOptions {

@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
-import { ConfigError, EdgeDmpError } from '../sdk/errors.js';
+import { ConfigError, EdgeDmpError } from '@edge-dmp/core';
 import { Outbox, type OutboxOptions } from './outbox.js';
 import { MqttError, toClientOptions, toMqttError, type MqttConnectionOptions } from './mqtt-options.js';
 import {

@@ -24,7 +24,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ConfigError } from '../sdk/errors.js';
+import { ConfigError } from '@edge-dmp/core';
 
 /** When appended lines are fsynced: each append, at most every `fsyncIntervalMs`, or never. */
 export type FsyncPolicy = 'always' | 'interval' | 'never';

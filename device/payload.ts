@@ -5,7 +5,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError } from '../sdk/errors.js';
+import { ConfigError } from '@edge-dmp/core';
 import type { ClassificationResult, ModelIdentity, PipelineStats, TopKEntry } from './types.js';
 
 /** Version field `v` of every JSON payload edge-dmp publishes. */

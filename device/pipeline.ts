@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { ConfigError } from '../sdk/errors.js';
+import { ConfigError } from '@edge-dmp/core';
 import type { FrameMeta } from './classifier.js';
 import type { Frame } from './frame.js';
 import type { FrameSource, RestartInfo, SourceError, SourceFrame } from './sources/types.js';

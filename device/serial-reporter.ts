@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { ReadlineParser, SerialPort } from 'serialport';
-import { ConfigError, EdgeDmpError } from '../sdk/errors.js';
+import { ConfigError, EdgeDmpError } from '@edge-dmp/core';
 import {
   createPublishPolicy,
   PAYLOAD_VERSION,

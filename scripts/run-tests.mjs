@@ -19,9 +19,15 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
+// Tests run the TypeScript sources: the `edge-dmp-source` export condition maps @edge-dmp/* to
+// their index.ts, and EDGE_DMP_SOURCE=1 makes bin/edge-dmp.js load them through tsx. Child
+// processes inherit both. `EDGE_DMP_SOURCE=0 npm run test:only -- cli` runs the CLI tests on dist/.
+const env = { ...process.env };
+env.EDGE_DMP_SOURCE = env.EDGE_DMP_SOURCE ?? '1';
+env.NODE_OPTIONS = `${env.NODE_OPTIONS ?? ''} --conditions=edge-dmp-source`.trim();
 const r = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
-  { stdio: 'inherit' },
+  { stdio: 'inherit', env },
 );
 process.exit(r.status ?? 1);

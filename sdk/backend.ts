@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createRequire } from 'node:module';
-import { ConfigError } from './errors.js';
+import { ConfigError } from '@edge-dmp/core';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 export const BACKENDS: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];

@@ -1,7 +1,17 @@
 /** edge-dmp SDK (training side): the explicit public API. */
-export * from './errors.js';
+export {
+  EdgeDmpError,
+  ConfigError,
+  DataError,
+  ModelError,
+  check,
+  Rng,
+  hashSeed,
+  withSeededRandom,
+  type ErrorDetail,
+} from '@edge-dmp/core';
 export { selectBackend, currentBackend, BACKENDS, type BackendName } from './backend.js';
-export { defaultPreprocess, type PreprocessSpec, type ResizeMode } from './preprocess.js';
+export { defaultPreprocess, type PreprocessSpec, type ResizeMode } from '@edge-dmp/core';
 export {
   ChannelDuplicate,
   ChannelMaxPool,

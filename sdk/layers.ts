@@ -13,7 +13,7 @@
  * `wasm`, and never depend on tfjs' rank-5 `tile`, which has no gradient.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ConfigError } from './errors.js';
+import { ConfigError } from '@edge-dmp/core';
 
 export type ChannelOrder = 'interleave' | 'tile';
 export const CHANNEL_ORDERS: readonly ChannelOrder[] = ['interleave', 'tile'];

@@ -20,7 +20,7 @@ import {
   writeBundle,
 } from '../converter/index.js';
 import { checkGolden, loadBundle } from '../device/index.js';
-import { ConfigError } from '../sdk/errors.js';
+import { ConfigError } from '../core/errors.js';
 import { grayPixels, tamper, toyContents } from './helpers/bundle-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'edmp-bundle-'));

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { main } from '../cli/main.js';
 import { generateKeyPair, readBundle, verifyBundle } from '../converter/bundle.js';
-import { loadTfliteModel } from '../device/tflite-runtime.js';
+import { loadTfliteModel } from '../runtime/tflite-runtime.js';
 import { FASHION_MNIST_CLASSES } from '../sdk/data/index.js';
-import { defaultPreprocess } from '../sdk/preprocess.js';
+import { defaultPreprocess } from '../core/preprocess.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'edmp-convert-cli-'));
 const run = join(dir, 'run');

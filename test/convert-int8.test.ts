@@ -10,13 +10,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { convertModel, VerificationError, type Samples } from '../converter/convert.js';
-import { readTflite } from '../converter/tflite/reader.js';
-import { loadTfliteModel } from '../device/tflite-runtime.js';
+import { readTflite } from '../core/tflite/reader.js';
+import { loadTfliteModel } from '../runtime/tflite-runtime.js';
 import { loadData } from '../sdk/data/index.js';
 import { sampleInputs } from '../sdk/data/pipeline.js';
-import { defaultPreprocess } from '../sdk/preprocess.js';
+import { defaultPreprocess } from '../core/preprocess.js';
 import { loadModel } from '../sdk/models/io.js';
-import { ConfigError } from '../sdk/errors.js';
+import { ConfigError } from '../core/errors.js';
 import { selectBackend } from '../sdk/backend.js';
 import { registerFastKernels } from '../sdk/kernels/index.js';
 

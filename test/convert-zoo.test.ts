@@ -9,12 +9,12 @@ import * as tf from '@tensorflow/tfjs';
 import { calibrate, convertModel } from '../converter/convert.js';
 import { lowerModel } from '../converter/lower.js';
 import { quantizeGraph } from '../converter/quantize.js';
-import type { Graph } from '../converter/tflite/graph.js';
+import type { Graph } from '../core/tflite/graph.js';
 import { writeTflite } from '../converter/tflite/writer.js';
-import { loadTfliteModel } from '../device/tflite-runtime.js';
-import { readTflite } from '../converter/tflite/reader.js';
+import { loadTfliteModel } from '../runtime/tflite-runtime.js';
+import { readTflite } from '../core/tflite/reader.js';
 import { createModel } from '../sdk/models/registry.js';
-import { withSeededRandom } from '../sdk/data/random.js';
+import { withSeededRandom } from '../core/random.js';
 import { VARIANTS, type Variant } from '../sdk/models/archs.js';
 
 before(async () => {

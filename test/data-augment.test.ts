@@ -12,8 +12,8 @@ import {
   trainBatches,
   type RawImage,
 } from '../sdk/data/index.js';
-import { ConfigError } from '../sdk/errors.js';
-import { defaultPreprocess } from '../sdk/preprocess.js';
+import { ConfigError } from '../core/errors.js';
+import { defaultPreprocess } from '../core/preprocess.js';
 
 const img4: RawImage = {
   data: Uint8Array.from({ length: 16 }, (_, i) => i * 10),

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadCifar10, loadCifar100, loadData } from '../sdk/data/index.js';
-import { DataError } from '../sdk/errors.js';
+import { DataError } from '../core/errors.js';
 import { cifarRecords, pix, writeCifar10, writeCifar100 } from './helpers/data-fixtures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'edmp-cifar-'));

@@ -4,8 +4,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadData, loadFolder, trainBatches, evalBatches, sampleInputs } from '../sdk/data/index.js';
-import { DataError } from '../sdk/errors.js';
-import { defaultPreprocess } from '../sdk/preprocess.js';
+import { DataError } from '../core/errors.js';
+import { defaultPreprocess } from '../core/preprocess.js';
 import { writeImage } from './helpers/data-fixtures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'edmp-folder-'));

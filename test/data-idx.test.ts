@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { FASHION_MNIST_CLASSES, loadData, loadIdx, parseIdx } from '../sdk/data/index.js';
-import { DataError } from '../sdk/errors.js';
+import { DataError } from '../core/errors.js';
 import { idxBytes, pix, writeIdx } from './helpers/data-fixtures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'edmp-idx-'));

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { createClassifier, type RawFormat } from '../device/index.js';
-import { ConfigError } from '../sdk/errors.js';
-import { defaultPreprocess, type PreprocessSpec } from '../sdk/preprocess.js';
+import { ConfigError } from '../core/errors.js';
+import { defaultPreprocess, type PreprocessSpec } from '../core/preprocess.js';
 import { writeBundle } from '../converter/bundle.js';
 import { COLOUR_LABELS, GRAY_LABELS, expectedScores, tinyModel } from './helpers/device-models.js';
 

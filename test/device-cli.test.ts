@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { writeBundle } from '../converter/bundle.js';
-import { defaultPreprocess } from '../sdk/preprocess.js';
+import { defaultPreprocess } from '../core/preprocess.js';
 import { COLOUR_LABELS, GRAY_LABELS, tinyModel } from './helpers/device-models.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'edmp-cli-'));

@@ -11,8 +11,8 @@ import sharp from 'sharp';
 import { convertModel } from '../converter/convert.js';
 import { createClassifier, decodeFrame, resizePixels, toInputTensor } from '../device/index.js';
 import { createModel, registerFastKernels, selectBackend } from '../sdk/index.js';
-import { withSeededRandom } from '../sdk/data/random.js';
-import { defaultPreprocess } from '../sdk/preprocess.js';
+import { withSeededRandom } from '../core/random.js';
+import { defaultPreprocess } from '../core/preprocess.js';
 
 const LABELS = ['red', 'green', 'blue', 'gray'];
 const SPEC = defaultPreprocess([32, 32], 3);

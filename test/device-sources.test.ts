@@ -24,7 +24,7 @@ import {
   type SourceOptions,
   type SpawnFn,
 } from '../device/index.js';
-import { ConfigError } from '../sdk/errors.js';
+import { ConfigError } from '../core/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'edmp-sources-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { connect } from 'mqtt';
-import { startBroker } from '../device/broker.js';
+import { startBroker } from '../host/broker.js';
 import { resultPayload } from '../device/payload.js';
 import { MqttReporter } from '../device/mqtt-reporter.js';
-import { subscribeResults, type Subscription } from '../device/subscribe.js';
+import { subscribeResults, type Subscription } from '../host/subscribe.js';
 import { cleanup, fakeResult, freePort, range, sleep, tempDir, until } from './helpers/mqtt-harness.js';
 
 const dirs: string[] = [];

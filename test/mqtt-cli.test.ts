@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, test } from 'node:test';
 import { MqttReporter } from '../device/mqtt-reporter.js';
-import { MQTT_REPORTER, normalizeOptionalFlags, parseSerialSpec } from '../cli/mqtt-flags.js';
+import { MQTT_REPORTER, normalizeOptionalFlags, parseSerialSpec } from '../device/cli/mqtt-flags.js';
 import { cleanup, fakeResult, freePort, range, tempDir, until } from './helpers/mqtt-harness.js';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'edge-dmp.js');

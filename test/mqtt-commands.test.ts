@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Ajv } from 'ajv';
 import { connect, type MqttClient } from 'mqtt';
-import { startBroker, type DevBroker } from '../device/broker.js';
+import { startBroker, type DevBroker } from '../host/broker.js';
 import { MqttReporter } from '../device/mqtt-reporter.js';
 import { createPublishPolicy, type CommandReply } from '../device/payload.js';
 import { cleanup, fakeResult, range, tempDir, until } from './helpers/mqtt-harness.js';

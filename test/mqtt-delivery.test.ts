@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { connect } from 'mqtt';
-import { subscribeResults } from '../device/subscribe.js';
+import { subscribeResults } from '../host/subscribe.js';
 import type { ResultPayload } from '../device/payload.js';
 import {
   cleanup,

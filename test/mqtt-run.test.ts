@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { after, test } from 'node:test';
 import { connect } from 'mqtt';
 import { ReadlineParser, SerialPort } from 'serialport';
-import { subscribeResults } from '../device/subscribe.js';
+import { subscribeResults } from '../host/subscribe.js';
 import type { CommandReply, ResultPayload } from '../device/payload.js';
 import { COLOUR_LABELS, tinyModel } from './helpers/device-models.js';
 import { cleanup, range, startMosquitto, tempDir, until, type Mosquitto } from './helpers/mqtt-harness.js';

@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { MqttReporter, type MqttReporterOptions } from '../device/mqtt-reporter.js';
-import { subscribeResults } from '../device/subscribe.js';
+import { subscribeResults } from '../host/subscribe.js';
 import type { ResultPayload } from '../device/payload.js';
 import {
   cleanup,

@@ -7,12 +7,12 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { lowerModel, type LowerOptions } from '../converter/lower.js';
 import { writeTflite } from '../converter/tflite/writer.js';
-import { readTflite } from '../converter/tflite/reader.js';
+import { readTflite } from '../core/tflite/reader.js';
 import { int8Params, quantizeGraph, quantizeSymmetric, toHalf } from '../converter/quantize.js';
 import { calibrate, swishInputs } from '../converter/convert.js';
-import { loadTfliteModel } from '../device/tflite-runtime.js';
+import { loadTfliteModel } from '../runtime/tflite-runtime.js';
 import { ChannelDuplicate, ChannelMaxPool, DropConnect } from '../sdk/layers.js';
-import { ModelError } from '../sdk/errors.js';
+import { ModelError } from '../core/errors.js';
 
 type Sym = tf.SymbolicTensor;
 

@@ -5,17 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { GraphBuilder, bytesOf, type Graph } from '../converter/tflite/graph.js';
+import { GraphBuilder, bytesOf, type Graph } from '../core/tflite/graph.js';
 import { writeTflite } from '../converter/tflite/writer.js';
-import { readTflite } from '../converter/tflite/reader.js';
+import { readTflite } from '../core/tflite/reader.js';
 import {
   TfliteRuntimeError,
   loadTfliteModel,
   runtimeAllocMark,
   runtimeHeapBytes,
   simdSupported,
-} from '../device/tflite-runtime.js';
-import { ConfigError } from '../sdk/errors.js';
+} from '../runtime/tflite-runtime.js';
+import { ConfigError } from '../core/errors.js';
 
 /** y = x * sigmoid(x) (swish) on [1, 8]. */
 function swishGraph(): Graph {

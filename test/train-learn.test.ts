@@ -12,7 +12,7 @@ import {
   type ProgressEvent,
 } from '../sdk/train/index.js';
 import { loadModel } from '../sdk/models/io.js';
-import { ConfigError } from '../sdk/errors.js';
+import { ConfigError } from '../core/errors.js';
 import { writeCifar10, writeCifar100, writeImage, writeQuadrantTask } from './helpers/data-fixtures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'edmp-learn-'));

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { train, type EpochMetrics, type TrainConfig } from '../sdk/train/index.js';
 import { loadModel } from '../sdk/models/io.js';
-import { ConfigError } from '../sdk/errors.js';
+import { ConfigError } from '../core/errors.js';
 import { writeQuadrantTask } from './helpers/data-fixtures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'edmp-resume-'));

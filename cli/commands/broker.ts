@@ -1,5 +1,5 @@
-import { startBroker } from '../../device/broker.js';
-import { num, parseFlags, type Command } from '../command.js';
+import { startBroker } from '@edge-dmp/host';
+import { num, parseFlags, type Command } from '@edge-dmp/core';
 
 const command: Command = {
   summary: 'Run a development MQTT broker (aedes, in-process) until Ctrl-C. Production: bring mosquitto.',

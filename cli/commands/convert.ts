@@ -1,15 +1,15 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { ConfigError } from '../../sdk/errors.js';
-import { openRun } from '../../sdk/train/run-dir.js';
-import { selectBackend } from '../../sdk/backend.js';
-import { modelOptionsOf } from '../../sdk/models/registry.js';
-import { countMacs, countParams } from '../../sdk/models/stats.js';
-import { loadData } from '../../sdk/data/index.js';
-import { sampleInputs } from '../../sdk/data/pipeline.js';
-import type { ImageDataset } from '../../sdk/data/types.js';
-import type { PreprocessSpec } from '../../sdk/preprocess.js';
+import { ConfigError } from '@edge-dmp/core';
+import { openRun } from '@edge-dmp/sdk';
+import { selectBackend } from '@edge-dmp/sdk';
+import { modelOptionsOf } from '@edge-dmp/sdk';
+import { countMacs, countParams } from '@edge-dmp/sdk';
+import { loadData } from '@edge-dmp/sdk';
+import { sampleInputs } from '@edge-dmp/sdk';
+import type { ImageDataset } from '@edge-dmp/sdk';
+import type { PreprocessSpec } from '@edge-dmp/core';
 import {
   convertModel,
   runTflite,
@@ -17,13 +17,13 @@ import {
   DEFAULT_CALIBRATION,
   type CalibrationMethod,
   type ReportCard,
-} from '../../converter/convert.js';
-import { QUANTIZE_MODES, type IoType, type QuantizeMode } from '../../converter/quantize.js';
-import { QAT_DEFAULTS } from '../../converter/qat.js';
-import { writeBundle, type GoldenInput } from '../../converter/bundle.js';
-import { loadTfliteModel } from '../../device/tflite-runtime.js';
-import { registerFastKernels } from '../../sdk/kernels/index.js';
-import { num, parseFlags, type Command } from '../command.js';
+} from '@edge-dmp/converter';
+import { QUANTIZE_MODES, type IoType, type QuantizeMode } from '@edge-dmp/converter';
+import { QAT_DEFAULTS } from '@edge-dmp/converter';
+import { writeBundle, type GoldenInput } from '@edge-dmp/converter';
+import { loadTfliteModel } from '@edge-dmp/runtime';
+import { registerFastKernels } from '@edge-dmp/sdk';
+import { num, parseFlags, type Command } from '@edge-dmp/core';
 
 const GOLDEN = 4;
 

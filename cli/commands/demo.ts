@@ -8,8 +8,8 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { ConfigError } from '../../sdk/errors.js';
-import { num, parseFlags, type Command } from '../command.js';
+import { ConfigError } from '@edge-dmp/core';
+import { num, parseFlags, type Command } from '@edge-dmp/core';
 
 /** The generated classes: simple patterns a small network separates in a few epochs. */
 export const DEMO_CLASSES = ['disc', 'horizontal', 'vertical', 'checker'] as const;
@@ -179,7 +179,7 @@ const command: Command = {
       ...DEMO_CLASSES.map((c) => join(data, 'val', c, '000.png')),
     ]);
 
-    const { startBroker, subscribeResults } = await import('../../device/index.js');
+    const { startBroker, subscribeResults } = await import('@edge-dmp/host');
     const broker = await startBroker({ port: 0, host: '127.0.0.1' });
     const url = `mqtt://127.0.0.1:${broker.port}`;
     console.log(`\n== In-process MQTT broker on ${url}; subscribing to edge-dmp/+/results`);

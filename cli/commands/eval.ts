@@ -1,9 +1,9 @@
-import { DataError } from '../../sdk/errors.js';
-import { selectBackend } from '../../sdk/backend.js';
-import { registerFastKernels } from '../../sdk/kernels/index.js';
-import { loadData } from '../../sdk/data/index.js';
-import { evaluate, openRun } from '../../sdk/train/index.js';
-import { num, parseFlags, type Command } from '../command.js';
+import { DataError } from '@edge-dmp/core';
+import { selectBackend } from '@edge-dmp/sdk';
+import { registerFastKernels } from '@edge-dmp/sdk';
+import { loadData } from '@edge-dmp/sdk';
+import { evaluate, openRun } from '@edge-dmp/sdk';
+import { num, parseFlags, type Command } from '@edge-dmp/core';
 
 const command: Command = {
   summary:

@@ -1,6 +1,6 @@
-import { generateKeyPair } from '../../converter/index.js';
-import { ConfigError } from '../../sdk/errors.js';
-import { parseFlags, type Command } from '../command.js';
+import { generateKeyPair } from '@edge-dmp/converter';
+import { ConfigError } from '@edge-dmp/core';
+import { parseFlags, type Command } from '@edge-dmp/core';
 
 const command: Command = {
   summary: 'Create an Ed25519 key pair for signing bundles: <dir>/edmp.key (private) and <dir>/edmp.pub.',

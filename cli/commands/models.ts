@@ -1,5 +1,5 @@
-import { listModels, VARIANTS } from '../../sdk/index.js';
-import { parseFlags, type Command } from '../command.js';
+import { listModels, VARIANTS } from '@edge-dmp/sdk';
+import { parseFlags, type Command } from '@edge-dmp/core';
 
 const command: Command = {
   summary: 'List the registered models and variants.',

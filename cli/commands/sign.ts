@@ -1,6 +1,6 @@
-import { signBundle } from '../../converter/index.js';
-import { ConfigError } from '../../sdk/errors.js';
-import { parseFlags, type Command } from '../command.js';
+import { signBundle } from '@edge-dmp/converter';
+import { ConfigError } from '@edge-dmp/core';
+import { parseFlags, type Command } from '@edge-dmp/core';
 
 const command: Command = {
   summary:

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { createModel, summarize, VARIANTS, type ModelSummary, type Variant } from '../../sdk/index.js';
-import { num, parseFlags, type Command } from '../command.js';
+import { createModel, summarize, VARIANTS, type ModelSummary, type Variant } from '@edge-dmp/sdk';
+import { num, parseFlags, type Command } from '@edge-dmp/core';
 
 /** Table 1 of the paper (10-class head), shown beside our counts by `--compare`. */
 export const PAPER_TABLE1: Record<Variant, number> = {

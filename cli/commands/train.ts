@@ -1,6 +1,6 @@
-import { ConfigError } from '../../sdk/errors.js';
-import { consoleProgress, train, type TrainConfig } from '../../sdk/train/index.js';
-import { num, parseFlags, type Command } from '../command.js';
+import { ConfigError } from '@edge-dmp/core';
+import { consoleProgress, train, type TrainConfig } from '@edge-dmp/sdk';
+import { num, parseFlags, type Command } from '@edge-dmp/core';
 
 type Kind = 'int' | 'number' | 'string';
 

@@ -1,8 +1,8 @@
-import { subscribeResults } from '../../device/subscribe.js';
-import type { ResultPayload } from '../../device/payload.js';
-import { ConfigError } from '../../sdk/errors.js';
-import { num, parseFlags, type Command } from '../command.js';
-import { connectionFromFlags, MQTT_CONNECTION_FLAGS } from '../mqtt-flags.js';
+import { subscribeResults } from '@edge-dmp/host';
+import type { ResultPayload } from '@edge-dmp/device';
+import { ConfigError } from '@edge-dmp/core';
+import { num, parseFlags, type Command } from '@edge-dmp/core';
+import { connectionFromFlags, MQTT_CONNECTION_FLAGS } from '@edge-dmp/device';
 
 /** One table row per device, redrawn in place on a TTY. */
 function table(rows: Map<string, ResultPayload>, total: number, dups: number): string {

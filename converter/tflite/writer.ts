@@ -3,8 +3,8 @@
  * TensorFlow Lite's schema (Model version 3, identifier "TFL3", buffer 0 = empty sentinel).
  */
 import { Builder } from 'flatbuffers';
-import { ModelError } from '../../sdk/errors.js';
-import type { Graph, GraphTensor } from './graph.js';
+import { ModelError } from '@edge-dmp/core';
+import type { Graph, GraphTensor } from '@edge-dmp/core';
 import {
   BuiltinOp,
   OPTIONS,
@@ -12,7 +12,7 @@ import {
   type FieldKind,
   type OptionValues,
   type OptionsName,
-} from './schema.js';
+} from '@edge-dmp/core';
 
 /** Builder internals needed to place a 16-byte aligned byte vector (Buffer.data is force_align: 16). */
 interface BuilderInternals {

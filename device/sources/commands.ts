@@ -3,7 +3,7 @@
  * `v4l2:///dev/video0`, `rpicam:`, `csi://0`, `rtsp://`, `http(s)://`, a `file://` video and
  * `testsrc:`. Every command writes MJPEG to stdout; the splitter cuts it into frames.
  */
-import { ConfigError } from '../../sdk/errors.js';
+import { ConfigError } from '@edge-dmp/core';
 import type { Flip, SourceOptions } from './types.js';
 
 export type Scheme = 'v4l2' | 'rpicam' | 'csi' | 'rtsp' | 'http' | 'https' | 'file' | 'testsrc' | 'stdin';

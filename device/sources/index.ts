@@ -1,6 +1,6 @@
 /** Frame sources selected by URI, as jetson-inference does (`v4l2:///dev/video0`, `csi://0`, ...). */
 import { statSync } from 'node:fs';
-import { ConfigError } from '../../sdk/errors.js';
+import { ConfigError } from '@edge-dmp/core';
 import { buildCommand, parseSourceUri } from './commands.js';
 import { DirSource, ProcessSource, StreamSource } from './sources.js';
 import type { FrameSource, SourceOptions } from './types.js';

@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { EdgeDmpError, type ErrorDetail } from '../../sdk/errors.js';
+import { EdgeDmpError, type ErrorDetail } from '@edge-dmp/core';
 
 /** One frame from a source: encoded bytes (MJPEG sources give JPEG), numbered from 1. */
 export interface SourceFrame {

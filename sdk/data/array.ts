@@ -1,5 +1,5 @@
 /** In-memory datasets of fixed-size images (CIFAR, IDX): `read` returns views, no copies. */
-import { DataError } from '../errors.js';
+import { DataError } from '@edge-dmp/core';
 import type { ImageDataset, RawImage } from './types.js';
 
 /**

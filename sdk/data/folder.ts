@@ -7,8 +7,8 @@ import { readdir, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import sharp from 'sharp';
-import { DataError } from '../errors.js';
-import { Rng, hashSeed } from './random.js';
+import { DataError } from '@edge-dmp/core';
+import { Rng, hashSeed } from '@edge-dmp/core';
 import type { DatasetSplits, ImageDataset, LoadOptions, RawImage, ReadOptions } from './types.js';
 
 /** Extensions treated as images; anything else is reported and skipped. */

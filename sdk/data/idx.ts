@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { DataError } from '../errors.js';
+import { DataError } from '@edge-dmp/core';
 import { arrayDataset, checkLabels } from './array.js';
 import type { DatasetSplits, ImageDataset, LoadOptions } from './types.js';
 

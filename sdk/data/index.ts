@@ -17,4 +17,4 @@ export {
   type Batch,
   type BatchOptions,
 } from './pipeline.js';
-export { Rng, hashSeed, withSeededRandom } from './random.js';
+export { Rng, hashSeed, withSeededRandom } from '@edge-dmp/core';

@@ -1,5 +1,5 @@
 /** Data specs: `cifar10:<dir>`, `cifar100:<dir>`, `idx:<dir>`, `fashion-mnist[:<dir>]`, `folder:<dir>`. */
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '@edge-dmp/core';
 import { loadCifar10, loadCifar100 } from './cifar.js';
 import { FASHION_MNIST_DIR, loadIdx } from './idx.js';
 import { loadFolder } from './folder.js';

@@ -1,5 +1,5 @@
 /** Shared dataset types: every loader (CIFAR, IDX, folder trees) returns an `ImageDataset`. */
-import type { DataError } from '../errors.js';
+import type { DataError } from '@edge-dmp/core';
 
 /** One decoded image, HWC uint8. */
 export interface RawImage {

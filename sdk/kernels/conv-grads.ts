@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '@edge-dmp/core';
 import { f32, offsetOf, release, reshapeWasm, runWasm, type TensorInfo } from './wasm-backend.js';
 import { SUM_CHUNK_ROWS, chunkedSum, simdKernels } from './simd.js';
 

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ModelError } from '../errors.js';
+import { ModelError } from '@edge-dmp/core';
 import '../layers.js'; // registers the custom layers before any model.json is deserialised
 
 const MODEL_JSON = 'model.json';

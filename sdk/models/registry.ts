@@ -2,7 +2,7 @@
  * The model registry: names -> (architecture, scaling). `createModel` validates options and builds.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '@edge-dmp/core';
 import { CHANNEL_ORDERS, type ChannelOrder } from '../layers.js';
 import {
   EFFICIENTNET,

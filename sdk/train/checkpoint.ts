@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '@edge-dmp/core';
 import { loadModel, saveModel } from '../models/io.js';
 
 /** Where the loop stands; enough to continue exactly. */

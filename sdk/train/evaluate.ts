@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { evalBatches } from '../data/pipeline.js';
 import type { ImageDataset } from '../data/types.js';
-import type { PreprocessSpec } from '../preprocess.js';
+import type { PreprocessSpec } from '@edge-dmp/core';
 
 export interface ClassAccuracy {
   class: string;

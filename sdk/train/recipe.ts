@@ -4,7 +4,7 @@
  * steps), so even a 1-epoch or `--max-steps` run anneals; per-epoch stepping would leave the lr
  * constant in a 1-epoch run.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '@edge-dmp/core';
 import type { AugmentName } from '../data/augment.js';
 import { AUGMENTS } from '../data/augment.js';
 

@@ -5,7 +5,7 @@
 import { crc32, deflateRawSync } from 'node:zlib';
 import { unzipSync, zipSync } from 'fflate';
 import type { BundleContents } from '../../converter/index.js';
-import { defaultPreprocess } from '../../sdk/preprocess.js';
+import { defaultPreprocess } from '../../core/preprocess.js';
 
 export interface RawEntry {
   name: string;

@@ -6,7 +6,7 @@
  * Options add int8/uint8 quantized input/output (QUANTIZE/DEQUANTIZE around the float core) or drop
  * the softmax (logits out).
  */
-import { GraphBuilder } from '../../converter/tflite/graph.js';
+import { GraphBuilder } from '../../core/tflite/graph.js';
 import { writeTflite } from '../../converter/tflite/writer.js';
 
 export interface TinyModelOptions {

@@ -6,7 +6,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Aedes, type AedesOptions } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import { ConfigError } from '../sdk/errors.js';
+import { ConfigError } from '@edge-dmp/core';
 
 export interface BrokerOptions {
   /** TCP port (default 1883; 0 picks a free one). */

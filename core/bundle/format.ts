@@ -13,8 +13,8 @@
 import { createHash, createPublicKey, verify as edVerify, type KeyObject } from 'node:crypto';
 import * as zlib from 'node:zlib';
 import { unzipSync } from 'fflate';
-import { EdgeDmpError, type ErrorDetail } from '../sdk/errors.js';
-import type { PreprocessSpec } from '../sdk/preprocess.js';
+import { EdgeDmpError, type ErrorDetail } from '../errors.js';
+import type { PreprocessSpec } from '../preprocess.js';
 
 /** The manifest schema version this code writes and reads. */
 export const SCHEMA_VERSION = 1;

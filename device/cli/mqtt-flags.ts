@@ -3,12 +3,12 @@
  * reporting. One table, so `run` and `watch` spell them the same way.
  */
 import { hostname } from 'node:os';
-import { ConfigError } from '../sdk/errors.js';
-import type { MqttConnectionOptions } from '../device/mqtt-options.js';
-import type { FsyncPolicy } from '../device/outbox.js';
-import { PUBLISH_POLICIES, type PublishPolicyName, type PublishPolicyOptions } from '../device/payload.js';
-import type { SerialFormat } from '../device/serial-reporter.js';
-import { num } from './command.js';
+import { ConfigError } from '@edge-dmp/core';
+import type { MqttConnectionOptions } from '../mqtt-options.js';
+import type { FsyncPolicy } from '../outbox.js';
+import { PUBLISH_POLICIES, type PublishPolicyName, type PublishPolicyOptions } from '../payload.js';
+import type { SerialFormat } from '../serial-reporter.js';
+import { num } from '@edge-dmp/core';
 import type { ReporterFactory } from './commands/run.js';
 
 /** Connection and TLS flags (parseArgs options). */
@@ -125,7 +125,7 @@ export const MQTT_REPORTER: ReporterFactory = {
     if (![0, 1, 2].includes(qos))
       throw new ConfigError({ field: '--qos', expected: '0, 1 or 2', received: v.qos });
     const max = v['outbox-max'] === undefined ? undefined : num('--outbox-max', v['outbox-max'] as string);
-    const { MqttReporter } = await import('../device/mqtt-reporter.js');
+    const { MqttReporter } = await import('../mqtt-reporter.js');
     return new MqttReporter({
       ...conn,
       deviceId: deviceIdFrom(v),
@@ -157,7 +157,7 @@ export const SERIAL_REPORTER: ReporterFactory = {
   },
   async create(spec, ctx) {
     const v = ctx.values;
-    const { SerialReporter } = await import('../device/serial-reporter.js');
+    const { SerialReporter } = await import('../serial-reporter.js');
     return new SerialReporter({
       ...parseSerialSpec(spec),
       deviceId: deviceIdFrom(v),

@@ -1,6 +1,6 @@
-import { createClassifier } from '../../device/classifier.js';
-import { ConfigError } from '../../sdk/errors.js';
-import { parseFlags, type Command } from '../command.js';
+import { createClassifier } from '../../classifier.js';
+import { ConfigError } from '@edge-dmp/core';
+import { parseFlags, type Command } from '@edge-dmp/core';
 import { CLASSIFIER_FLAGS, CLASSIFIER_USAGE, classifierOptions } from '../classifier-flags.js';
 
 const command: Command = {

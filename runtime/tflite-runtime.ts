@@ -5,12 +5,13 @@
  * (or `simd: false`), threaded builds when `threads > 1` (emscripten pthreads need a `Worker`
  * global, provided here on top of `worker_threads`).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Worker as ThreadWorker } from 'node:worker_threads';
-import { EdgeDmpError, ConfigError, type ErrorDetail } from '../sdk/errors.js';
-import { readTflite } from '../converter/tflite/reader.js';
+import { EdgeDmpError, ConfigError, type ErrorDetail } from '@edge-dmp/core';
+import { readTflite } from '@edge-dmp/core';
 
 export interface TensorSpec {
   name: string;
@@ -89,7 +90,18 @@ interface Instance {
 }
 
 const require = createRequire(import.meta.url);
-const WASM_DIR = join(dirname(require.resolve('@tensorflow/tfjs-tflite/package.json')), 'wasm');
+/**
+ * The emscripten builds: carried in this package's `wasm/` (copied there by `npm run build`, so a
+ * board installs no tfjs package), else taken from `@tensorflow/tfjs-tflite` (a source checkout).
+ */
+function wasmDir(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  for (const d of [join(here, 'wasm'), join(here, '..', 'wasm')]) {
+    if (existsSync(join(d, 'tflite_web_api_cc_simd.wasm'))) return d;
+  }
+  return join(dirname(require.resolve('@tensorflow/tfjs-tflite/package.json')), 'wasm');
+}
+const WASM_DIR = wasmDir();
 
 // A minimal module whose only function uses a v128 instruction: validates iff SIMD is supported.
 const SIMD_PROBE = new Uint8Array([

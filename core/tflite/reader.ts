@@ -4,7 +4,7 @@
  * by vtable slot, mirroring the writer.
  */
 import { ByteBuffer } from 'flatbuffers';
-import { ModelError } from '../../sdk/errors.js';
+import { ModelError } from '../errors.js';
 import type { Graph, GraphOp, GraphTensor } from './graph.js';
 import {
   BuiltinOp,

@@ -2,10 +2,10 @@
  * The model flags `edge-dmp classify` and `edge-dmp run` share: a bundle, or a BYO .tflite with
  * labels and preprocessing given flag by flag.
  */
-import { ConfigError } from '../sdk/errors.js';
-import type { PreprocessSpec } from '../sdk/preprocess.js';
-import type { ClassifierOptions } from '../device/classifier.js';
-import { num } from './command.js';
+import { ConfigError } from '@edge-dmp/core';
+import type { PreprocessSpec } from '@edge-dmp/core';
+import type { ClassifierOptions } from '../classifier.js';
+import { num } from '@edge-dmp/core';
 
 export const CLASSIFIER_FLAGS = {
   bundle: { type: 'string' },

@@ -1,6 +1,6 @@
-import { readBundle, type ReadBundle } from '../../converter/index.js';
-import { ConfigError } from '../../sdk/errors.js';
-import { parseFlags, type Command } from '../command.js';
+import { readBundle, type ReadBundle } from '@edge-dmp/core';
+import { ConfigError } from '@edge-dmp/core';
+import { parseFlags, type Command } from '@edge-dmp/core';
 
 function human(n: number | null): string {
   if (n === null) return 'unknown';

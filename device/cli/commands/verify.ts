@@ -1,6 +1,6 @@
-import { verifyBundle } from '../../converter/index.js';
-import { ConfigError } from '../../sdk/errors.js';
-import { parseFlags, type Command } from '../command.js';
+import { verifyBundle } from '@edge-dmp/core';
+import { ConfigError } from '@edge-dmp/core';
+import { parseFlags, type Command } from '@edge-dmp/core';
 
 const command: Command = {
   summary:

@@ -9,9 +9,9 @@
  * skipped and counted.
  */
 import { connect, type MqttClient } from 'mqtt';
-import { ConfigError } from '../sdk/errors.js';
-import { MqttError, toClientOptions, toMqttError, type MqttConnectionOptions } from './mqtt-options.js';
-import { parseResultPayload, type ResultPayload } from './payload.js';
+import { ConfigError } from '@edge-dmp/core';
+import { MqttError, toClientOptions, toMqttError, type MqttConnectionOptions } from '@edge-dmp/device';
+import { parseResultPayload, type ResultPayload } from '@edge-dmp/device';
 
 export interface SubscribeOptions extends MqttConnectionOptions {
   /** A device id or `+` for every device under `edge-dmp/` (default `+`). */

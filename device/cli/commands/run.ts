@@ -1,12 +1,12 @@
 import type { ParseArgsConfig } from 'node:util';
-import { checkGolden, loadBundle } from '../../device/bundle.js';
-import { createClassifier } from '../../device/classifier.js';
-import { jsonLinesReporter, Pipeline } from '../../device/pipeline.js';
-import { createSource } from '../../device/sources/index.js';
-import type { Flip } from '../../device/sources/types.js';
-import type { FrameOutcome, ModelIdentity, PipelineStats, Reporter } from '../../device/types.js';
-import { ConfigError, EdgeDmpError } from '../../sdk/errors.js';
-import { num, parseFlags, type Command } from '../command.js';
+import { checkGolden, loadBundle } from '../../bundle.js';
+import { createClassifier } from '../../classifier.js';
+import { jsonLinesReporter, Pipeline } from '../../pipeline.js';
+import { createSource } from '../../sources/index.js';
+import type { Flip } from '../../sources/types.js';
+import type { FrameOutcome, ModelIdentity, PipelineStats, Reporter } from '../../types.js';
+import { ConfigError, EdgeDmpError } from '@edge-dmp/core';
+import { num, parseFlags, type Command } from '@edge-dmp/core';
 import { CLASSIFIER_FLAGS, CLASSIFIER_USAGE, classifierOptions } from '../classifier-flags.js';
 import { MQTT_REPORTER, normalizeOptionalFlags, SERIAL_REPORTER } from '../mqtt-flags.js';
 

@@ -1,0 +1,2 @@
+/** `edge-dmp/converter`: re-exports @edge-dmp/converter. */
+export * from '@edge-dmp/converter';

@@ -1,0 +1,2 @@
+/** `edge-dmp/host`: re-exports @edge-dmp/host. */
+export * from '@edge-dmp/host';

@@ -1,0 +1,2 @@
+/** `edge-dmp/sdk`: re-exports @edge-dmp/sdk. */
+export * from '@edge-dmp/sdk';
