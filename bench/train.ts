@@ -20,6 +20,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createModel, registerFastKernels, selectBackend } from '../sdk/index.js';
+import { EdgeDmpAdam } from '../sdk/train/adam.js';
 
 interface Opts {
   batch: number;
@@ -90,7 +91,7 @@ async function worker(args: string[]): Promise<void> {
     classes: 10,
     inputSize: size,
   });
-  const opt = tf.train.adam(0.01);
+  const opt = new EdgeDmpAdam(0.01);
   const x = tf.randomNormal([batch, size, size, 3]);
   const y = tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32'), 10);
   const step = () => {

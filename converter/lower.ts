@@ -94,6 +94,9 @@ function outSpatial(size: number, stride: number, padding: string): number {
   return padding === 'same' ? Math.ceil(size / stride) : Math.floor(size / stride);
 }
 
+/** Layer classes lowered as a BatchNorm: tfjs's and edge-dmp's own (sdk/norm-layers.ts). */
+const BATCH_NORMS = new Set(['BatchNormalization', 'EdgeDmpBatchNorm']);
+
 /**
  * If the conv's only consumer is a BatchNormalization, returns its per-channel (scale, shift) and
  * marks it folded.
@@ -104,7 +107,7 @@ function foldBn(
   channels: number,
 ): { scale: Float32Array; shift: Float32Array } | null {
   const cons = ctx.consumers.get(n.outputIds[0]) ?? [];
-  if (cons.length !== 1 || cons[0].className !== 'BatchNormalization') return null;
+  if (cons.length !== 1 || !BATCH_NORMS.has(cons[0].className)) return null;
   if (n.config.activation && n.config.activation !== 'linear') return null;
   const bn = cons[0];
   const w = weightsByName(bn.layer);
@@ -423,31 +426,37 @@ const MAXPOOL: Record<
   },
 };
 
+/** A BatchNorm not folded into the conv before it: y = x * scale + shift, per channel. */
+function standaloneBn(ctx: LowerContext, n: LayerNode, inputs: number[]): number[] {
+  const [x] = inputs;
+  if (ctx.folded.has(n.layer.name)) return [x];
+  // Standalone BN (not after a conv): y = x * scale + shift, per channel.
+  const c = ctx.shape(x)[ctx.shape(x).length - 1];
+  const w = weightsByName(n.layer);
+  const eps = Number(n.config.epsilon ?? 1e-3);
+  const mean = need(w.get('moving_mean'), n.layer.name, 'moving_mean').data;
+  const variance = need(w.get('moving_variance'), n.layer.name, 'moving_variance').data;
+  const scale = new Float32Array(c);
+  const shift = new Float32Array(c);
+  for (let i = 0; i < c; i++) {
+    scale[i] = (w.get('gamma')?.data[i] ?? 1) / Math.sqrt(variance[i] + eps);
+    shift[i] = (w.get('beta')?.data[i] ?? 0) - mean[i] * scale[i];
+  }
+  const name = n.layer.name;
+  const m = mulAdd(ctx, 'MUL', x, ctx.g.constF32(`${name}/scale`, [c], scale), `${name}/mul`);
+  return [mulAdd(ctx, 'ADD', m, ctx.g.constF32(`${name}/shift`, [c], shift), name)];
+}
+
 const identity: Lowering = (_ctx, _n, inputs) => [inputs[0]];
 
 /** The lowering table: layer className -> TFLite ops. */
 export const LOWERINGS: Record<string, Lowering> = {
   Conv2D: (ctx, n, inputs) => conv(ctx, n, inputs, false),
   DepthwiseConv2D: (ctx, n, inputs) => conv(ctx, n, inputs, true),
-  BatchNormalization: (ctx, n, inputs) => {
-    const [x] = inputs;
-    if (ctx.folded.has(n.layer.name)) return [x];
-    // Standalone BN (not after a conv): y = x * scale + shift, per channel.
-    const c = ctx.shape(x)[ctx.shape(x).length - 1];
-    const w = weightsByName(n.layer);
-    const eps = Number(n.config.epsilon ?? 1e-3);
-    const mean = need(w.get('moving_mean'), n.layer.name, 'moving_mean').data;
-    const variance = need(w.get('moving_variance'), n.layer.name, 'moving_variance').data;
-    const scale = new Float32Array(c);
-    const shift = new Float32Array(c);
-    for (let i = 0; i < c; i++) {
-      scale[i] = (w.get('gamma')?.data[i] ?? 1) / Math.sqrt(variance[i] + eps);
-      shift[i] = (w.get('beta')?.data[i] ?? 0) - mean[i] * scale[i];
-    }
-    const name = n.layer.name;
-    const m = mulAdd(ctx, 'MUL', x, ctx.g.constF32(`${name}/scale`, [c], scale), `${name}/mul`);
-    return [mulAdd(ctx, 'ADD', m, ctx.g.constF32(`${name}/shift`, [c], shift), name)];
-  },
+  BatchNormalization: (ctx, n, inputs) => standaloneBn(ctx, n, inputs),
+  // edge-dmp's own BatchNorm / Swish layers (sdk/norm-layers.ts): same weights and maths as the stock ones.
+  EdgeDmpBatchNorm: (ctx, n, inputs) => standaloneBn(ctx, n, inputs),
+  EdgeDmpSwish: (ctx, n, inputs) => [ACTIVATIONS.swish(ctx, inputs[0], `${n.layer.name}/swish`)],
   Activation: (ctx, n, inputs) => [applyActivation(ctx, n, inputs[0], false)],
   ReLU: (ctx, n, inputs) => {
     const max = n.config.maxValue;

@@ -55,6 +55,8 @@ export {
   type ModelSummary,
 } from './models/stats.js';
 export { saveModel, loadModel, fileSystemHandler } from './models/io.js';
+export { BatchNorm, Swish, isBatchNorm, BATCH_NORM_CLASSES, type BatchNormArgs } from './norm-layers.js';
+export { EdgeDmpAdam } from './train/adam.js';
 export { registerFastKernels } from './kernels/index.js';
 export * from './data/index.js';
 export * from './train/index.js';

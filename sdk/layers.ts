@@ -14,6 +14,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '@edge-dmp/core';
+import { DUPLICATE, MAXPOOL, channelDuplicateFast, channelMaxPoolFast } from './kernels/channel.js';
+import { fastKernel } from './kernels/available.js';
 
 export type ChannelOrder = 'interleave' | 'tile';
 export const CHANNEL_ORDERS: readonly ChannelOrder[] = ['interleave', 'tile'];
@@ -131,7 +133,12 @@ export class ChannelDuplicate extends tf.layers.Layer {
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
-    return tf.tidy(() => channelDuplicate(single(inputs) as tf.Tensor4D, this.t, this.order));
+    const x = single(inputs);
+    // The fused wasm kernel when registered (registerFastKernels), else tf ops with customGrad.
+    if (this.t !== 1 && x.dtype === 'float32' && fastKernel(DUPLICATE)) {
+      return channelDuplicateFast(x, this.t, this.order);
+    }
+    return tf.tidy(() => channelDuplicate(x as tf.Tensor4D, this.t, this.order));
   }
 
   override getConfig(): tf.serialization.ConfigDict {
@@ -171,7 +178,11 @@ export class ChannelMaxPool extends tf.layers.Layer {
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
-    return tf.tidy(() => channelMaxPool(single(inputs) as tf.Tensor4D, this.t, this.order));
+    const x = single(inputs);
+    if (this.t !== 1 && x.dtype === 'float32' && fastKernel(MAXPOOL)) {
+      return channelMaxPoolFast(x, this.t, this.order);
+    }
+    return tf.tidy(() => channelMaxPool(x as tf.Tensor4D, this.t, this.order));
   }
 
   override getConfig(): tf.serialization.ConfigDict {

@@ -16,6 +16,7 @@ import { readTflite } from '../core/tflite/reader.js';
 import { createModel } from '../sdk/models/registry.js';
 import { withSeededRandom } from '../core/random.js';
 import { VARIANTS, type Variant } from '../sdk/models/archs.js';
+import { isBatchNorm } from '../sdk/norm-layers.js';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -41,7 +42,7 @@ function randomModel(
   );
   let seed = 11;
   for (const l of m.layers) {
-    if (l.getClassName() !== 'BatchNormalization') continue;
+    if (!isBatchNorm(l)) continue;
     l.setWeights(
       l
         .getWeights()

@@ -13,6 +13,8 @@ import { createClassifier, decodeFrame, resizePixels, toInputTensor } from '../d
 import { createModel, registerFastKernels, selectBackend } from '../sdk/index.js';
 import { withSeededRandom } from '../core/random.js';
 import { defaultPreprocess } from '../core/preprocess.js';
+import { BatchNorm } from '../sdk/norm-layers.js';
+import { EdgeDmpAdam } from '../sdk/train/adam.js';
 
 const LABELS = ['red', 'green', 'blue', 'gray'];
 const SPEC = defaultPreprocess([32, 32], 3);
@@ -58,9 +60,7 @@ async function batchOf(bytes: Buffer[]): Promise<tf.Tensor4D> {
 
 /** Sets BatchNorm moving statistics to the batch's (one training-mode pass at momentum 0). */
 function calibrateBatchNorm(m: tf.LayersModel, x: tf.Tensor4D): void {
-  const bns = m.layers.filter((l) => l.getClassName() === 'BatchNormalization') as unknown as {
-    momentum: number;
-  }[];
+  const bns = m.layers.filter((l): l is BatchNorm => l instanceof BatchNorm);
   for (const l of bns) l.momentum = 0;
   tf.dispose(m.apply(x, { training: true }) as tf.Tensor);
   for (const l of bns) l.momentum = 0.99;
@@ -94,7 +94,7 @@ test('tfjs and the device runtime agree on top-1: every image in fp32, >= 99% in
   const testSet = await images(100, 2);
   const xTrain = await batchOf(train.bytes);
   const yTrain = tf.oneHot(tf.tensor1d(train.labels, 'int32'), 4);
-  const opt = tf.train.adam(0.005);
+  const opt = new EdgeDmpAdam(0.005);
   for (let i = 0; i < 10; i++) {
     const loss = opt.minimize(
       () =>

@@ -7,6 +7,7 @@ import { swish } from '../sdk/kernels/swish.js';
 import { channelDuplicateFast, channelMaxPoolFast } from '../sdk/kernels/channel.js';
 import { setSimdEnabled, simdKernels } from '../sdk/kernels/simd.js';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { EdgeDmpAdam } from '../sdk/train/adam.js';
 
 // Every kernel of sdk/kernels on `wasm` against the stock tfjs `cpu` result for the same inputs:
 // normwise relative error max|ours - stock| / max|stock| <= 1e-4.
@@ -232,17 +233,18 @@ test('fused channel duplicate / max-pool match sdk/layers (both orders, t 2 and 
   }
 });
 
-test('fused Adam matches tf.train.adam: weights and optimizer state over 4 steps with a changing learning rate', async () => {
+test('EdgeDmpAdam (fused on wasm, tf ops on cpu) matches tf.train.adam: weights and optimizer state over 4 steps with a changing learning rate', async () => {
   const target = randArray(37, 5);
   const init = randArray(37, 6);
   const scale = randArray(37, 7).map((v) => v + 1.5);
-  const run = async (backend: 'cpu' | 'wasm') => {
+  const run = async (backend: 'cpu' | 'wasm', stockAdam = false) => {
     await selectBackend(backend);
     if (backend === 'wasm') registerFastKernels();
     const w = tf.variable(tf.tensor1d(init), true, `adam_w_${backend}`);
     const b = tf.variable(tf.tensor2d(init.slice(0, 12), [3, 4]), true, `adam_b_${backend}`);
-    const opt = tf.train.adam(0.05, 0.9, 0.999, 1e-8);
+    const opt = stockAdam ? tf.train.adam(0.05, 0.9, 0.999, 1e-8) : new EdgeDmpAdam(0.05, 0.9, 0.999, 1e-8);
     for (let i = 0; i < 4; i++) {
+      // tf.train.adam has no setter; the field is public in its JS.
       (opt as unknown as { learningRate: number }).learningRate = 0.05 / (i + 1);
       const loss = opt.minimize(
         () =>
@@ -260,7 +262,10 @@ test('fused Adam matches tf.train.adam: weights and optimizer state over 4 steps
     opt.dispose();
     return out;
   };
-  const stock = await run('cpu');
+  const stock = await run('cpu', true);
+  const plain = await run('cpu');
+  assert.equal(plain.length, 6);
+  stock.forEach((s, i) => assert.ok(relErr(plain[i], s) <= 1e-6, `cpu adam output ${i}: ${relErr(plain[i], s)}`));
   for (const simd of [true, false]) {
     setSimdEnabled(simd);
     const ours = await run('wasm');

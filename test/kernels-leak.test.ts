@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { createModel, selectBackend, registerFastKernels } from '../sdk/index.js';
+import { EdgeDmpAdam } from '../sdk/train/adam.js';
 
 // The fast path (wasm + sdk/kernels, with dropout and stochastic depth on) leaves no tensor behind.
 test('no tensor leak: numTensors flat over 100 Adam steps on the fast path', async () => {
@@ -19,7 +20,7 @@ test('no tensor leak: numTensors flat over 100 Adam steps on the fast path', asy
   });
   const x = tf.randomNormal([4, 16, 16, 3]);
   const y = tf.oneHot(tf.tensor1d([0, 1, 2, 0], 'int32'), 3);
-  const opt = tf.train.adam(0.01);
+  const opt = new EdgeDmpAdam(0.01);
   const step = () => {
     const l = opt.minimize(
       () => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar,

@@ -13,6 +13,7 @@ import { calibrate, swishInputs } from '../converter/convert.js';
 import { loadTfliteModel } from '../runtime/tflite-runtime.js';
 import { ChannelDuplicate, ChannelMaxPool, DropConnect } from '../sdk/layers.js';
 import { ModelError } from '../core/errors.js';
+import { isBatchNorm } from '../sdk/norm-layers.js';
 
 type Sym = tf.SymbolicTensor;
 
@@ -23,7 +24,7 @@ before(async () => {
 /** Gives every BatchNormalization non-trivial statistics so folding is actually exercised. */
 function randomizeBn(m: tf.LayersModel): void {
   for (const l of m.layers) {
-    if (l.getClassName() !== 'BatchNormalization') continue;
+    if (!isBatchNorm(l)) continue;
     l.setWeights(
       l
         .getWeights()

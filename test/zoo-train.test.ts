@@ -8,6 +8,7 @@ import {
   registerFastKernels,
   withSeededRandom,
 } from '../sdk/index.js';
+import { EdgeDmpAdam } from '../sdk/train/adam.js';
 
 // Every registered model, at small width/depth/input, on both CPU backends: finite logits of the
 // right shape, and a few Adam steps on a fixed batch lower the training loss.
@@ -52,7 +53,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
         );
         logits.dispose();
         // A small step size: Adam moves every weight by ~lr per step, so this descends reliably.
-        const opt = tf.train.adam(0.002);
+        const opt = new EdgeDmpAdam(0.002);
         const lossOf = () =>
           tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar;
         const losses: number[] = [];

@@ -1,8 +1,7 @@
 /**
  * Adam as one kernel per variable on `wasm`. tf.train.adam runs ~12 element-wise kernels per
  * variable and step (B0: ~2,500 kernel calls per step); this runs one SIMD pass producing the new
- * weight and both moments. The optimizer object, its state variables (`<name>/m`, `<name>/v`,
- * accBeta1/2) and getWeights/setWeights are tfjs's own, so checkpoints are unchanged.
+ * weight and both moments. The optimizer that calls it is sdk/train/adam.ts (EdgeDmpAdam).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
@@ -43,66 +42,4 @@ export function adamWasm({ inputs, backend: b, attrs }: KernelArgs): TensorInfo[
     wov[i] = wv[i] - (k[4] * mi) / (Math.sqrt(k[5] * vi) + k[6]);
   }
   return [wo, mo, vo];
-}
-
-/** The fields of tfjs' AdamOptimizer used here (public in JS, protected in .d.ts). */
-interface AdamInternals {
-  learningRate: number;
-  beta1: number;
-  beta2: number;
-  epsilon: number;
-  accBeta1: tf.Variable;
-  accBeta2: tf.Variable;
-  accumulatedFirstMoment: ({ originalName: string; variable: tf.Variable } | undefined)[];
-  accumulatedSecondMoment: ({ originalName: string; variable: tf.Variable } | undefined)[];
-  incrementIterations(): void;
-}
-
-type ApplyFn = (this: unknown, grads: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[]) => void;
-let installed = false;
-
-/** Routes AdamOptimizer.applyGradients through EdmpAdam while the backend is `wasm`. Idempotent. */
-export function installFastAdam(): void {
-  if (installed) return;
-  const proto = tf.AdamOptimizer.prototype as unknown as { applyGradients: ApplyFn };
-  const stock = proto.applyGradients;
-  proto.applyGradients = function (this: unknown, grads) {
-    if (tf.getBackend() !== 'wasm') return stock.call(this, grads);
-    const self = this as AdamInternals;
-    const names = Array.isArray(grads) ? grads.map((g) => g.name) : Object.keys(grads);
-    tf.tidy(() => {
-      // As tfjs: 1 - beta^t in float32.
-      const c1 = Math.fround(1 - self.accBeta1.dataSync()[0]);
-      const c2 = Math.fround(1 - self.accBeta2.dataSync()[0]);
-      names.forEach((name, i) => {
-        const value = tf.engine().registeredVariables[name];
-        self.accumulatedFirstMoment[i] ??= {
-          originalName: `${name}/m`,
-          variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
-        };
-        self.accumulatedSecondMoment[i] ??= {
-          originalName: `${name}/v`,
-          variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
-        };
-        const g = Array.isArray(grads) ? grads[i].tensor : grads[name];
-        if (g == null) return;
-        const m = self.accumulatedFirstMoment[i]!.variable;
-        const v = self.accumulatedSecondMoment[i]!.variable;
-        const [w2, m2, v2] = tf
-          .engine()
-          .runKernel(
-            ADAM,
-            { w: value, m, v, g },
-            { beta1: self.beta1, beta2: self.beta2, epsilon: self.epsilon, lr: self.learningRate, c1, c2 },
-          ) as tf.Tensor[];
-        m.assign(m2);
-        v.assign(v2);
-        value.assign(w2);
-      });
-      self.accBeta1.assign(tf.mul(self.accBeta1, self.beta1));
-      self.accBeta2.assign(tf.mul(self.accBeta2, self.beta2));
-    });
-    self.incrementIterations();
-  };
-  installed = true;
 }

@@ -4,9 +4,9 @@
  * On `wasm` (the CPU path when tfjs-node is absent) it registers the gradient kernels tfjs lacks
  * there (Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter/Input), faster replacements
  * for Conv2DBackpropInput and Identity, fused kernels for BatchNorm (training), swish, channel
- * duplicate / max-pool and Adam, and routes tfjs-layers' BatchNormalization and swish, the zoo's
- * ChannelDuplicate / ChannelMaxPool and tf.train.adam through the fused kernels. The routing
- * checks the active backend on every call, so the other backends keep tfjs's own code.
+ * duplicate / max-pool and Adam. Our own layers (BatchNorm, Swish, ChannelDuplicate, ChannelMaxPool)
+ * and optimizer (EdgeDmpAdam) pick those kernels in their own call()/applyGradients() when they are
+ * registered on the active backend (kernels/available.ts); other backends run plain tf ops.
  */
 import * as tf from '@tensorflow/tfjs';
 import {
@@ -24,8 +24,7 @@ import {
   batchNormTrainWasm,
 } from './batchnorm.js';
 import { SWISH, SWISH_GRAD, swishGrad, swishGradWasm, swishWasm } from './swish.js';
-import { installFastLayers } from './fast-layers.js';
-import { ADAM, adamWasm, installFastAdam } from './adam.js';
+import { ADAM, adamWasm } from './adam.js';
 import {
   DUPLICATE,
   DUPLICATE_GRAD,
@@ -103,10 +102,6 @@ export function registerFastKernels(backend: string = tf.getBackend()): string[]
     tf.registerGradient(duplicateGrad);
     tf.registerGradient(maxPoolGrad);
     gradientsRegistered = true;
-  }
-  if (backend === 'wasm') {
-    installFastLayers();
-    installFastAdam();
   }
   return Object.keys(table);
 }

@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { ChannelDuplicate, ChannelMaxPool, DropConnect, type ChannelOrder } from '../layers.js';
+import { BatchNorm, Swish } from '../norm-layers.js';
 
 type SymT = tf.SymbolicTensor;
 export type Activation = 'swish' | 'relu6';
@@ -12,10 +13,11 @@ export type Activation = 'swish' | 'relu6';
 const BN = { momentum: 0.9, epsilon: 1e-3 };
 
 function bn(x: SymT, name: string): SymT {
-  return tf.layers.batchNormalization({ ...BN, name }).apply(x) as SymT;
+  return new BatchNorm({ ...BN, name }).apply(x) as SymT;
 }
 
 function act(x: SymT, a: Activation | 'sigmoid', name: string): SymT {
+  if (a === 'swish') return new Swish({ name }).apply(x) as SymT;
   return tf.layers.activation({ activation: a, name }).apply(x) as SymT;
 }
 

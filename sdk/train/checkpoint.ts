@@ -8,6 +8,7 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError } from '@edge-dmp/core';
 import { loadModel, saveModel } from '../models/io.js';
+import type { EdgeDmpAdam } from './adam.js';
 
 /** Where the loop stands; enough to continue exactly. */
 export interface LoopState {
@@ -30,8 +31,6 @@ interface TensorMeta {
   dtype: 'float32' | 'int32';
 }
 
-/** Adam keeps its bias-correction powers in protected fields; restoring them exactly keeps resume bit-identical. */
-type AdamInternals = { accBeta1: tf.Variable; accBeta2: tf.Variable };
 
 async function tensorsToFiles(dir: string, base: string, named: { name: string; tensor: tf.Tensor }[]) {
   const meta: TensorMeta[] = [];
@@ -67,7 +66,7 @@ async function filesToTensors(dir: string, base: string): Promise<{ name: string
 export async function saveCheckpoint(
   out: string,
   model: tf.LayersModel,
-  optimizer: tf.AdamOptimizer,
+  optimizer: EdgeDmpAdam,
   state: LoopState,
 ): Promise<void> {
   const dir = join(out, 'checkpoint');
@@ -76,11 +75,11 @@ export async function saveCheckpoint(
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
   await saveModel(model, join(tmp, 'model'));
-  const internals = optimizer as unknown as AdamInternals;
+  // The bias-correction powers are saved exactly: resume stays bit-identical.
   await tensorsToFiles(tmp, 'optimizer', [
     ...(await optimizer.getWeights()),
-    { name: 'accBeta1', tensor: internals.accBeta1 },
-    { name: 'accBeta2', tensor: internals.accBeta2 },
+    { name: 'accBeta1', tensor: optimizer.accBeta1 },
+    { name: 'accBeta2', tensor: optimizer.accBeta2 },
   ]);
   await writeFile(join(tmp, 'state.json'), JSON.stringify(state, null, 2));
   await rm(old, { recursive: true, force: true });
@@ -96,7 +95,7 @@ export async function saveCheckpoint(
  */
 export async function loadCheckpoint(
   out: string,
-  optimizer: tf.AdamOptimizer,
+  optimizer: EdgeDmpAdam,
 ): Promise<{ model: tf.LayersModel; state: LoopState }> {
   const dir = [join(out, 'checkpoint'), join(out, 'checkpoint.old')].find((d) =>
     existsSync(join(d, 'state.json')),
@@ -114,9 +113,8 @@ export async function loadCheckpoint(
   const acc = named.splice(named.length - 2, 2);
   if (named.length > 1) await optimizer.setWeights(named);
   tf.dispose(named.map((n) => n.tensor));
-  const internals = optimizer as unknown as AdamInternals;
-  internals.accBeta1.assign(acc[0].tensor as tf.Scalar);
-  internals.accBeta2.assign(acc[1].tensor as tf.Scalar);
+  optimizer.accBeta1.assign(acc[0].tensor as tf.Scalar);
+  optimizer.accBeta2.assign(acc[1].tensor as tf.Scalar);
   tf.dispose(acc.map((n) => n.tensor));
   return { model, state };
 }

@@ -22,6 +22,8 @@ import { loadCheckpoint, saveCheckpoint, type LoopState } from './checkpoint.js'
 import { evaluate, type Evaluation } from './evaluate.js';
 import { confusionSvg, curveSvg } from './plots.js';
 import type { EpochMetrics, ProgressListener } from './progress.js';
+import { EdgeDmpAdam } from './adam.js';
+import { BatchNorm } from '../norm-layers.js';
 import { learningRate, resolveTrainConfig, type TrainConfig } from './recipe.js';
 
 const INIT = 0x1a17;
@@ -175,7 +177,7 @@ export async function train(
   cfg = { ...cfg, inputSize, inputChannels: channels, augment };
 
   let preprocess: PreprocessSpec;
-  const optimizer = tf.train.adam(cfg.lr, 0.9, 0.999, 1e-8);
+  const optimizer = new EdgeDmpAdam(cfg.lr, 0.9, 0.999, 1e-8);
   let model: tf.LayersModel;
   let state: LoopState;
   if (opts.resume) {
@@ -245,7 +247,7 @@ export async function train(
     for await (const b of trainBatches(trainDs, batchOpts, epoch, state.step, epochSteps)) {
       const g = state.globalStep;
       lr = learningRate(g, totalSteps, cfg.lr, warmup);
-      (optimizer as unknown as { learningRate: number }).learningRate = lr;
+      optimizer.learningRate = lr;
       let preds: tf.Tensor | undefined;
       const lossT =
         b.size === 0
@@ -426,9 +428,8 @@ export async function preciseBatchNorm(
   batches: AsyncIterable<{ x: Float32Array; y: Int32Array | number[]; size: number }>,
   o: { shape: [number, number, number]; seed: number },
 ): Promise<void> {
-  const bns = model.layers.filter((l) => l.getClassName() === 'BatchNormalization') as unknown as {
-    momentum: number;
-  }[];
+  // Our BatchNorm exposes its momentum; a stock tfjs one (older saved model) keeps it private.
+  const bns = model.layers.filter((l): l is BatchNorm => l instanceof BatchNorm);
   if (bns.length === 0) return;
   const saved = bns.map((l) => l.momentum);
   let k = 0;
