@@ -87,3 +87,10 @@ export {
   type GraphTensor,
   type Quantization,
 } from '@edge-dmp/core';
+export {
+  convertRun,
+  CALIBRATION_METHODS,
+  IO_TYPES,
+  type ConvertRunOptions,
+  type ConvertRunResult,
+} from './convert-run.js';
