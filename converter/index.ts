@@ -10,6 +10,7 @@ export {
   loadPrivateKey,
   loadPublicKey,
   readArchive,
+  openArchive,
   BundleError,
   BUNDLE_ERROR_CODES,
   DEFAULT_LIMITS as DEFAULT_BUNDLE_LIMITS,
