@@ -156,7 +156,15 @@ const command: Command = {
       console.error(`edge-dmp run: source restart ${r.attempt} in ${r.delayMs} ms: ${r.reason}`),
     );
     const p = pipeline;
-    const onSignal = () => void p.stop('signal');
+    const onSignal = () => {
+      void p.stop('signal');
+      // A source stuck in the kernel (a read that never returns) must not keep a stopped device
+      // alive: give the pipeline a few seconds to finish, then exit anyway (unref: no wait otherwise).
+      setTimeout(() => {
+        console.error('edge-dmp run: still busy 5 s after the signal; exiting');
+        process.exit(typeof process.exitCode === 'number' ? process.exitCode : 1);
+      }, 5000).unref();
+    };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
