@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs every test/**/*.test.ts with node's own test runner through tsx.
 // Node 20's --test takes no globs, so the file list is built here.
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -19,9 +20,13 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
+// The CLI keeps trusted keys and version floors in EDGE_DMP_HOME (~/.edge-dmp by default): the
+// tests get their own, so they never touch (or depend on) the real one.
+const home = mkdtempSync(join(tmpdir(), 'edge-dmp-home-'));
 const r = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
-  { stdio: 'inherit' },
+  { stdio: 'inherit', env: { ...process.env, EDGE_DMP_HOME: home } },
 );
+rmSync(home, { recursive: true, force: true });
 process.exit(r.status ?? 1);

@@ -17,6 +17,8 @@ import { defaultPreprocess } from '../sdk/preprocess.js';
 import { COLOUR_LABELS, tinyModel } from './helpers/device-models.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'edmp-special-'));
+// The CLI keeps trusted keys and the version floor here, not in the real home.
+process.env.EDGE_DMP_HOME = join(dir, 'home');
 const frames = join(dir, 'frames');
 const bundle = join(dir, 'colour.edmp');
 let pub: string;

@@ -18,6 +18,8 @@ import { ModelError } from '../sdk/errors.js';
 import { toyContents, toyTflite } from './helpers/bundle-fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'edmp-fuzz-test-'));
+// The CLI keeps trusted keys and the version floor here, not in the real home.
+process.env.EDGE_DMP_HOME = join(dir, 'home');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Offset of the length word of tensors[0].shape, walked by hand through the flatbuffer. */
