@@ -18,6 +18,7 @@ export {
   extractBundle,
   loadPublicKey,
   readArchive,
+  openArchive,
   BundleError,
   BUNDLE_ERROR_CODES,
   DEFAULT_LIMITS as DEFAULT_BUNDLE_LIMITS,

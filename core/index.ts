@@ -51,6 +51,7 @@ export {
   dropUnused,
 } from './tflite/graph.js';
 export {
+  MAX_TENSOR_ELEMENTS,
   type ReadModel,
   readTflite,
 } from './tflite/reader.js';
@@ -74,6 +75,8 @@ export {
   sha256Hex,
   keyIdOf,
   unsafeNameReason,
+  type Archive,
+  openArchive,
   readArchive,
   parseManifest,
   parseLabels,

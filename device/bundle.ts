@@ -9,6 +9,7 @@ import {
   MODEL_FILE,
   SIGNATURE_FILE,
   checkSignature,
+  keyIdOf,
   loadPublicKey,
   readBundle,
   readBundleBytes,
@@ -18,13 +19,30 @@ import {
   type BundleSource,
   type GoldenEntry,
   type KeySource,
+  type SignatureCheck,
 } from '@edge-dmp/core';
+import type { KeyObject } from 'node:crypto';
+import { acceptVersion } from './version-floor.js';
 import type { PreprocessSpec } from '@edge-dmp/core';
 import type { ModelIdentity } from './types.js';
 
 export interface LoadBundleOptions {
   /** Ed25519 public key (KeyObject, PEM or PEM path): when given, the bundle must be signed by it. */
   pubkey?: KeySource;
+  /** More keys any of which may have signed the bundle (a device's trusted-keys file). */
+  trustedKeys?: KeySource[];
+  /**
+   * Refuse a bundle without a valid signature by `pubkey` / `trustedKeys` even when no key is
+   * given (the CLI sets it; the library default is to check only when a key is given).
+   */
+  requireSignature?: boolean;
+  /** Accept a bundle without a valid signature by a trusted key anyway (`--allow-unsigned`). */
+  allowUnsigned?: boolean;
+  /**
+   * Version floor file (device/version-floor.ts): a verified bundle's model.version must be at
+   * least the highest accepted for its key and model name, and raises it.
+   */
+  versionFloor?: { path: string; allowDowngrade?: boolean };
   limits?: Partial<BundleLimits>;
 }
 
@@ -44,14 +62,56 @@ export interface LoadedBundle {
   signed: boolean;
   /** Key id of the signature, when the bundle is signed. */
   keyId: string | null;
-  /** True when `pubkey` was given and the signature verified with it. */
+  /** True when the signature verified with `pubkey` or one of `trustedKeys`. */
   signatureVerified: boolean;
+  /** Why a bundle was accepted without a verified signature (`allowUnsigned`), else null. */
+  unverifiedReason: string | null;
+  /** The version floor before this bundle, when a floor file was given and the bundle verified. */
+  previousVersion?: string | null;
+}
+
+const PROBLEM_CODES = {
+  unsigned: BUNDLE_ERROR_CODES.unsigned,
+  'wrong-key': BUNDLE_ERROR_CODES.wrongKey,
+  'bad-signature': BUNDLE_ERROR_CODES.badSignature,
+} as const;
+
+/**
+ * The signature check run before anything but manifest.json and signature.sig is inflated: the key
+ * that verified, or (allowUnsigned) the reason it did not, or a BundleError.
+ */
+function checkTrust(
+  manifestBytes: Uint8Array,
+  sigBytes: Uint8Array | undefined,
+  keys: KeyObject[],
+  opts: LoadBundleOptions,
+): { keyId: string | null; reason: string | null } {
+  let last: SignatureCheck = sigBytes
+    ? { signed: true, keyId: null, valid: false, problem: 'wrong-key' }
+    : { signed: false, keyId: null, valid: false, problem: 'unsigned' };
+  for (const key of sigBytes ? keys : []) {
+    last = checkSignature(manifestBytes, sigBytes, key);
+    if (last.valid) return { keyId: keyIdOf(key), reason: null };
+  }
+  const trusted = keys.map((k) => keyIdOf(k).slice(0, 16)).join(', ') || 'none configured';
+  const signer = last.keyId ? `signed by key id ${last.keyId.slice(0, 16)}` : 'signed';
+  const received =
+    last.problem === 'unsigned' ? 'no signature' : `${last.problem} (${signer}; trusted: ${trusted})`;
+  if (opts.allowUnsigned) return { keyId: null, reason: received };
+  throw new BundleError(
+    PROBLEM_CODES[last.problem ?? 'bad-signature'],
+    { field: SIGNATURE_FILE, expected: 'an Ed25519 signature of manifest.json by a trusted key', received },
+    `${SIGNATURE_FILE}: expected an Ed25519 signature of manifest.json by a trusted key (${trusted}), got ${received}; ` +
+      'add the key with --pubkey / --trusted-keys, or run an unverified bundle with --allow-unsigned',
+  );
 }
 
 /**
  * Loads a bundle for the classifier: checks the container, manifest and every file hash, and, with
- * `pubkey`, that the manifest is signed by that key (unsigned, wrong key or bad signature throw
- * BundleError with code E_BUNDLE_UNSIGNED / E_BUNDLE_WRONG_KEY / E_BUNDLE_BAD_SIGNATURE).
+ * `pubkey` / `trustedKeys` / `requireSignature`, that the manifest is signed by a trusted key
+ * (unsigned, wrong key or bad signature throw BundleError with code E_BUNDLE_UNSIGNED /
+ * E_BUNDLE_WRONG_KEY / E_BUNDLE_BAD_SIGNATURE unless `allowUnsigned`), checked before the model is
+ * inflated; with `versionFloor`, a verified bundle older than the floor throws E_BUNDLE_DOWNGRADE.
  *
  * @example
  * const b = await loadBundle('model.edmp', { pubkey: '/etc/edge-dmp/edmp.pub' });
@@ -59,29 +119,41 @@ export interface LoadedBundle {
  * console.log(b.identity.name, b.labels.length, b.golden.length);
  */
 export async function loadBundle(src: BundleSource, opts: LoadBundleOptions = {}): Promise<LoadedBundle> {
-  // Parse the key before touching the bundle, so a bad key is a ConfigError, not a bundle error.
-  const key = opts.pubkey === undefined ? undefined : await loadPublicKey(opts.pubkey);
+  // Parse the keys before touching the bundle, so a bad key is a ConfigError, not a bundle error.
+  const keys: KeyObject[] = [];
+  if (opts.pubkey !== undefined) keys.push(await loadPublicKey(opts.pubkey));
+  for (const k of opts.trustedKeys ?? []) keys.push(await loadPublicKey(k, 'trustedKeys'));
+  const check = keys.length > 0 || opts.requireSignature === true;
+  let trust: { keyId: string | null; reason: string | null } = { keyId: null, reason: null };
   const data = await readBundleBytes(src, opts.limits);
-  const b = await readBundle(data, { limits: opts.limits });
-  let verified = false;
-  if (key) {
-    const sig = checkSignature(b.manifestBytes, b.signatureBytes ?? undefined, key);
-    if (!sig.valid) {
-      const code =
-        sig.problem === 'unsigned'
-          ? BUNDLE_ERROR_CODES.unsigned
-          : sig.problem === 'wrong-key'
-            ? BUNDLE_ERROR_CODES.wrongKey
-            : BUNDLE_ERROR_CODES.badSignature;
-      throw new BundleError(code, {
-        field: SIGNATURE_FILE,
-        expected: 'an Ed25519 signature of manifest.json by the given public key',
-        received: sig.problem === 'unsigned' ? 'no signature' : `${sig.problem} (key id ${sig.keyId})`,
-      });
-    }
-    verified = true;
-  }
+  const b = await readBundle(data, {
+    limits: opts.limits,
+    // Before the model is inflated: nothing an untrusted signer packed is ever decompressed.
+    authorize: (manifestBytes, sigBytes, manifest) => {
+      if (!check) return;
+      trust = checkTrust(manifestBytes, sigBytes, keys, opts);
+      if (trust.keyId && opts.versionFloor) {
+        const key = `${trust.keyId}:${manifest.model.name}`;
+        acceptVersion(opts.versionFloor.path, key, manifest.model.version, {
+          allowDowngrade: opts.versionFloor.allowDowngrade,
+          dryRun: true,
+        });
+      }
+    },
+  });
   const m = b.manifest;
+  let previousVersion: string | null | undefined;
+  if (trust.keyId && opts.versionFloor) {
+    // Raised only once the whole bundle checked out.
+    previousVersion = acceptVersion(
+      opts.versionFloor.path,
+      `${trust.keyId}:${m.model.name}`,
+      m.model.version,
+      {
+        allowDowngrade: opts.versionFloor.allowDowngrade,
+      },
+    ).previous;
+  }
   return {
     modelBytes: b.tflite,
     labels: b.labels,
@@ -90,8 +162,10 @@ export async function loadBundle(src: BundleSource, opts: LoadBundleOptions = {}
     golden: m.golden.map((g) => ({ ...g, image: b.goldenImages.get(g.file)! })),
     manifest: m,
     signed: b.signed,
-    keyId: b.signature?.keyId ?? null,
-    signatureVerified: verified,
+    keyId: trust.keyId ?? b.signature?.keyId ?? null,
+    signatureVerified: trust.keyId !== null,
+    unverifiedReason: check ? trust.reason : null,
+    ...(previousVersion !== undefined ? { previousVersion } : {}),
   };
 }
 

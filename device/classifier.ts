@@ -10,7 +10,7 @@ import { ConfigError, EdgeDmpError } from '@edge-dmp/core';
 import { defaultPreprocess, type PreprocessSpec } from '@edge-dmp/core';
 import { decodeFrame, DEFAULT_FRAME_LIMITS, FrameError, type Frame, type FrameLimits } from './frame.js';
 import { checkInputMatches, resizePixels, toInputTensor, validatePreprocess } from './preprocess.js';
-import { loadBundle } from './bundle.js';
+import { loadBundle, type LoadBundleOptions } from './bundle.js';
 import type { KeySource } from '@edge-dmp/core';
 import { loadTfliteModel, type TensorSpec, type TfliteModel } from '@edge-dmp/runtime';
 import type {
@@ -25,8 +25,10 @@ import type {
 export type OutputActivation = 'auto' | 'softmax' | 'none';
 
 export interface ClassifierOptions {
-  /** A `.edmp` bundle: model, labels, preprocessing and identity in one file. */
-  bundle?: string;
+  /** A `.edmp` bundle (path or bytes): model, labels, preprocessing and identity in one file. */
+  bundle?: string | Uint8Array;
+  /** With a bundle: trusted keys, signature requirement, version floor (see LoadBundleOptions). */
+  trust?: Omit<LoadBundleOptions, 'pubkey' | 'limits'>;
   /** With a bundle: require an Ed25519 signature by this public key (PEM, path or KeyObject). */
   pubkey?: KeySource;
   /** Bring your own model: a `.tflite` path, its bytes, or a model already loaded with loadTfliteModel. */
@@ -190,7 +192,7 @@ export async function createClassifier(opts: ClassifierOptions): Promise<Classif
   let model: TfliteModel;
   let owned = true;
   if (opts.bundle !== undefined) {
-    const b = await loadBundle(opts.bundle, { pubkey: opts.pubkey });
+    const b = await loadBundle(opts.bundle, { ...opts.trust, pubkey: opts.pubkey });
     labels = opts.labels !== undefined ? await readLabels(opts.labels) : b.labels;
     spec = b.preprocessing;
     identity = b.identity;

@@ -3,7 +3,8 @@
  * with bounded work. Every way a frame can be bad maps to a `FrameError` with its own code, so
  * the pipeline can report it and carry on.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { constants as fsConstants, type Stats } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import sharp, { type Sharp, type FailOnOptions } from 'sharp';
 import { EdgeDmpError, type ErrorDetail } from '@edge-dmp/core';
 
@@ -324,10 +325,40 @@ export async function decodeFrame(frame: Frame, limits: FrameLimits = DEFAULT_FR
   });
 }
 
-async function readFrameFile(path: string, limits: FrameLimits): Promise<Buffer> {
+/** What a non-regular file is, for the error (fs.Stats type checks in a table). */
+const SPECIAL_KINDS: Array<[string, (st: Stats) => boolean]> = [
+  ['a FIFO', (st) => st.isFIFO()],
+  ['a character device', (st) => st.isCharacterDevice()],
+  ['a block device', (st) => st.isBlockDevice()],
+  ['a socket', (st) => st.isSocket()],
+  ['a directory', (st) => st.isDirectory()],
+];
+
+/**
+ * Reads one frame file, refusing anything but a regular file of at most `maxFrameBytes`: the file
+ * is opened non-blocking (a FIFO cannot hang the open), its type and size are taken from the open
+ * descriptor (a symlink to /dev/zero is seen as the device it is, with no window to swap it), and
+ * at most the size it had is read (a growing file cannot grow the read).
+ *
+ * @throws FrameError E_FRAME_READ (unreadable or not a regular file) or E_FRAME_TOO_LARGE.
+ * @example const bytes = await readFrameFile('frames/0001.png');
+ */
+export async function readFrameFile(
+  path: string,
+  limits: FrameLimits = DEFAULT_FRAME_LIMITS,
+): Promise<Buffer> {
+  const refuse = (received: string) =>
+    new FrameError('E_FRAME_READ', { field: path, expected: 'a readable regular image file', received });
+  let fh: FileHandle;
   try {
-    const st = await stat(path);
-    if (!st.isFile()) throw new Error('not a regular file');
+    fh = await open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+  } catch (e) {
+    throw refuse((e as Error).message);
+  }
+  try {
+    const st = await fh.stat();
+    const special = SPECIAL_KINDS.find(([, is]) => is(st));
+    if (special || !st.isFile()) throw refuse(special ? special[0] : 'not a regular file');
     if (st.size > limits.maxFrameBytes) {
       throw new FrameError('E_FRAME_TOO_LARGE', {
         field: path,
@@ -335,13 +366,18 @@ async function readFrameFile(path: string, limits: FrameLimits): Promise<Buffer>
         received: `${st.size} bytes`,
       });
     }
-    return await readFile(path);
+    const buf = Buffer.alloc(st.size);
+    let n = 0;
+    while (n < buf.length) {
+      const { bytesRead } = await fh.read(buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    return n === buf.length ? buf : buf.subarray(0, n);
   } catch (e) {
     if (e instanceof FrameError) throw e;
-    throw new FrameError('E_FRAME_READ', {
-      field: path,
-      expected: 'a readable image file',
-      received: (e as Error).message,
-    });
+    throw refuse((e as Error).message);
+  } finally {
+    await fh.close().catch(() => undefined);
   }
 }

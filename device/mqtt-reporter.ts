@@ -343,7 +343,7 @@ export class MqttReporter extends EventEmitter<MqttReporterEvents> implements Re
     const o = this.outbox.stats();
     return metricsPayload(this.deviceId, stats, {
       model: this.model,
-      outbox: { pending: o.pending, dropped: o.dropped, bytes: o.bytes },
+      outbox: { pending: o.pending, dropped: o.dropped, bytes: o.bytes, corrupt: o.corrupt, full: o.full },
       reporter: { ...this.counters },
     });
   }

@@ -2,32 +2,45 @@
  * Durable outbox: results that the broker has not acknowledged yet, kept on disk so that they
  * survive broker outages and a kill -9 of the device process, and the per-device `seq` counter.
  *
- * Layout of the directory:
- *   log         append-only, one JSON line per entry: {"seq","t","topic","body"}
- *   acks        append-only, one line per finished entry: "a <seq>" (acknowledged) or "d <seq>" (dropped)
- *   state.json  {"seq","dropped"} written (tmp + rename) before each compaction, so `seq` stays
- *               monotonic after the log is rewritten
- * Pending = entries of `log` without a line in `acks`. A torn last line (power loss mid-write) is
- * ignored on open. A kill -9 needs no fsync (the kernel has the bytes); the fsync policy is about
- * power loss.
+ * Layout of the directory (line formats: ./outbox-records.ts; every line carries a CRC-32):
+ *   log         a header {seq, pending} then the pending entries (as of the last compaction), then
+ *               one line per appended entry; appended line k after the header's pending ones holds
+ *               seq header.seq + 1 + k, so a record whose seq is not its slot's (a flipped digit, a
+ *               forged jump) is corrupt, and a corrupt line still uses up its seq
+ *   acks        one line per finished entry: acknowledged or dropped
+ *   state.json  {v, seq, reserved, dropped, corrupt}, written by rename at compaction and whenever
+ *               half the reservation is used (then reserved = seq + SEQ_BLOCK): if the log is lost,
+ *               emptied or cut, seq restarts above `reserved`, never at an already used value
+ *   corrupt     corrupt lines set aside as found (never re-sequenced, never published)
+ *   full        an empty marker while the disk is full (seqs are used that the log cannot show)
+ * Pending = entries of `log` without an ack. A torn last line (power loss mid-write) is ignored on
+ * open. On a full disk (ENOSPC) the outbox stops persisting, keeps entries in memory (same bounds),
+ * says so once, and retries a compaction every few seconds: that writes everything pending.
  */
-import {
-  closeSync,
-  existsSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
-import { join, resolve } from 'node:path';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConfigError } from '@edge-dmp/core';
+import {
+  ackLine,
+  entryLine,
+  headerLine,
+  releaseLock,
+  takeLock,
+  NO_SPACE,
+  writeAll,
+  type OutboxEntry,
+} from './outbox-records.js';
+import { completeLines, keepAside, readState, recoverOutbox, writeAtomic } from './outbox-recover.js';
+
+export type { OutboxEntry } from './outbox-records.js';
 
 /** When appended lines are fsynced: each append, at most every `fsyncIntervalMs`, or never. */
 export type FsyncPolicy = 'always' | 'interval' | 'never';
+
+/** How far ahead of `seq` state.json reserves, so that a lost log cannot make seq reuse values. */
+export const SEQ_BLOCK = 1000;
+/** How often (ms) a full outbox retries persisting. */
+const RETRY_MS = 2000;
 
 export interface OutboxOptions {
   /** Directory of the outbox (created if missing). One device process per directory. */
@@ -43,15 +56,8 @@ export interface OutboxOptions {
   fsyncIntervalMs?: number;
   /** Clock, for tests of the age bound. */
   now?: () => number;
-}
-
-/** One pending message. `body` is published verbatim, so a re-send is byte-identical. */
-export interface OutboxEntry {
-  seq: number;
-  /** Epoch ms when it was appended (for the age bound). */
-  t: number;
-  topic: string;
-  body: string;
+  /** Where problems found (corrupt records, a recovered state.json, a full disk) are told; default stderr. */
+  onWarning?: (message: string) => void;
 }
 
 export interface OutboxStats {
@@ -61,19 +67,10 @@ export interface OutboxStats {
   /** Bytes of pending entries. */
   bytes: number;
   lastSeq: number;
-}
-
-/** Outbox directories open in this process. */
-const OPEN = new Set<string>();
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    // EPERM: it exists but belongs to someone else.
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+  /** Corrupt records found and set aside (in `corrupt`) since the outbox was created (persisted). */
+  corrupt: number;
+  /** Why entries are not being persisted now (`outbox full` on ENOSPC), or null when they are. */
+  full: string | null;
 }
 
 const FSYNC_POLICIES: FsyncPolicy[] = ['always', 'interval', 'never'];
@@ -83,6 +80,8 @@ function positive(field: string, v: number): number {
     throw new ConfigError({ field, expected: 'a positive number', received: v });
   return v;
 }
+
+const errCode = (e: unknown) => (e as NodeJS.ErrnoException).code ?? String(e);
 
 /**
  * A durable, size/age-bounded FIFO of unacknowledged messages.
@@ -99,18 +98,24 @@ export class Outbox {
   private readonly maxAgeMs: number;
   private readonly fsyncPolicy: FsyncPolicy;
   private readonly now: () => number;
-  private logFd: number;
-  private ackFd: number;
+  private readonly warn: (message: string) => void;
+  private logFd = -1;
+  private ackFd = -1;
   /** Pending entries in seq order. */
   private entries: OutboxEntry[] = [];
   private bytes = 0;
   private seq = 0;
+  private reserved = 0;
   private droppedTotal = 0;
+  private corruptTotal = 0;
   /** Lines in `log` (pending + finished), to decide when to compact. */
   private logLines = 0;
   private dirty = false;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Why nothing is persisted now (null: persisting); when the next retry is due. */
+  private fullReason: string | null = null;
+  private retryAt = 0;
 
   constructor(opts: OutboxOptions) {
     if (!opts || typeof opts.dir !== 'string' || !opts.dir) {
@@ -128,125 +133,122 @@ export class Outbox {
         received: this.fsyncPolicy,
       });
     }
+    const interval = positive('outbox.fsyncIntervalMs', opts.fsyncIntervalMs ?? 1000);
     this.now = opts.now ?? Date.now;
-    mkdirSync(this.dir, { recursive: true });
-    this.lock();
+    this.warn = opts.onWarning ?? ((m) => void process.stderr.write(`edge-dmp outbox: ${m}\n`));
+    try {
+      mkdirSync(this.dir, { recursive: true });
+    } catch (e) {
+      throw new ConfigError({
+        field: 'outbox.dir',
+        expected: 'a directory the device can create and write',
+        received: `${this.dir} (${errCode(e)})`,
+      });
+    }
+    takeLock(this.dir, this.warn);
     try {
       this.load();
+      this.logFd = openSync(join(this.dir, 'log'), 'a');
+      this.ackFd = openSync(join(this.dir, 'acks'), 'a');
     } catch (e) {
-      rmSync(join(this.dir, 'lock'), { force: true });
-      OPEN.delete(resolve(this.dir));
-      throw e;
+      releaseLock(this.dir);
+      throw new ConfigError({
+        field: 'outbox.dir',
+        expected: 'a readable, writable outbox directory',
+        received: `${this.dir} (${errCode(e)})`,
+      });
     }
-    this.logFd = openSync(join(this.dir, 'log'), 'a');
-    this.ackFd = openSync(join(this.dir, 'acks'), 'a');
     if (this.fsyncPolicy === 'interval') {
-      this.timer = setInterval(
-        () => this.sync(),
-        positive('outbox.fsyncIntervalMs', opts.fsyncIntervalMs ?? 1000),
-      );
+      this.timer = setInterval(() => this.sync(), interval);
       this.timer.unref();
     }
     this.expire();
   }
 
-  /**
-   * Two processes appending to one outbox would hand out the same seqs, so the directory is
-   * locked by pid. A lock left by a dead process (kill -9, power cut) is taken over.
-   */
-  private lock(): void {
-    const path = join(this.dir, 'lock');
-    const key = resolve(this.dir);
-    if (OPEN.has(key)) {
-      throw new ConfigError({
-        field: 'outbox.dir',
-        expected: 'an outbox directory no other running process uses',
-        received: `${this.dir} (already open in this process)`,
-      });
+  private load(): void {
+    const state = readState(this.dir, this.warn);
+    const r = recoverOutbox({
+      log: completeLines(this.dir, 'log'),
+      acks: completeLines(this.dir, 'acks'),
+      state,
+      existed: state !== null || existsSync(join(this.dir, 'log')),
+      wasFull: existsSync(join(this.dir, 'full')),
+    });
+    this.entries = r.entries;
+    this.seq = r.seq;
+    this.reserved = state?.reserved ?? 0;
+    this.droppedTotal = (state?.dropped ?? 0) + r.droppedAcks;
+    this.corruptTotal = (state?.corrupt ?? 0) + r.bad.length;
+    if (r.damaged) this.warn(`${r.damaged} (${this.dir}); seq continues at ${r.seq + 1}`);
+    if (r.bad.length) {
+      keepAside(this.dir, r.bad, 'log', this.warn);
+      this.warn(
+        `${r.bad.length} corrupt record(s) in ${join(this.dir, 'log')} skipped, kept in ${join(this.dir, 'corrupt')}`,
+      );
     }
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        writeFileSync(path, String(process.pid), { flag: 'wx' });
-        OPEN.add(key);
-        return;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      }
-      const pid = Number(readFileSync(path, 'utf8'));
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
-        throw new ConfigError({
-          field: 'outbox.dir',
-          expected: 'an outbox directory no other running process uses',
-          received: `${this.dir} (locked by pid ${pid})`,
-        });
-      }
-      rmSync(path, { force: true });
+    this.bytes = this.entries.reduce((n, e) => n + Buffer.byteLength(e.body), 0);
+    this.logLines = this.entries.length;
+    // Folds acks into the log (their dropped counts into state.json) and fixes a torn tail; on a
+    // full disk the device still starts (full), and keeps the log as it is.
+    if (!this.compact()) this.goFull('outbox full');
+  }
+
+  /** Runs a write; on failure stops persisting (never throws) and returns false. */
+  private persist(write: () => void): boolean {
+    if (this.fullReason !== null) {
+      this.retry();
+      if (this.fullReason !== null) return false;
+    }
+    try {
+      write();
+      return true;
+    } catch (e) {
+      const code = errCode(e);
+      this.goFull(NO_SPACE.has(code) ? 'outbox full' : `outbox write failed: ${code}`);
+      return false;
     }
   }
 
-  private load(): void {
-    const statePath = join(this.dir, 'state.json');
-    if (existsSync(statePath)) {
+  private goFull(reason: string): void {
+    if (this.fullReason === null) {
+      this.warn(
+        `${reason} (${this.dir}): results are published live but not persisted until it can write again`,
+      );
+      // An empty marker needs no data block: after a restart on the still-full disk it says that
+      // seqs were used that the log does not show.
       try {
-        const s = JSON.parse(readFileSync(statePath, 'utf8')) as { seq?: number; dropped?: number };
-        this.seq = Number.isSafeInteger(s.seq) ? (s.seq as number) : 0;
-        this.droppedTotal = Number.isSafeInteger(s.dropped) ? (s.dropped as number) : 0;
+        closeSync(openSync(join(this.dir, 'full'), 'w'));
       } catch {
-        // state.json is written by rename, so it is whole or absent; a bad one means manual edits.
-        throw new ConfigError({
-          field: statePath,
-          expected: 'JSON {"seq","dropped"}',
-          received: 'unparsable file',
-        });
+        // nothing more can be done on this disk
       }
     }
-    const finished = new Set<number>();
-    const ackPath = join(this.dir, 'acks');
-    if (existsSync(ackPath)) {
-      for (const line of readFileSync(ackPath, 'utf8').split('\n')) {
-        const m = /^([ad]) (\d+)$/.exec(line);
-        if (!m) continue; // torn tail
-        const seq = Number(m[2]);
-        finished.add(seq);
-        if (m[1] === 'd') this.droppedTotal++;
-        this.seq = Math.max(this.seq, seq);
-      }
-    }
-    const logPath = join(this.dir, 'log');
-    if (existsSync(logPath)) {
-      for (const line of readFileSync(logPath, 'utf8').split('\n')) {
-        if (!line) continue;
-        let e: OutboxEntry;
-        try {
-          e = JSON.parse(line) as OutboxEntry;
-        } catch {
-          continue; // torn tail
-        }
-        if (!Number.isSafeInteger(e.seq) || typeof e.body !== 'string' || typeof e.topic !== 'string')
-          continue;
-        this.logLines++;
-        this.seq = Math.max(this.seq, e.seq);
-        if (!finished.has(e.seq)) this.entries.push(e);
-      }
-    }
-    this.entries.sort((a, b) => a.seq - b.seq);
-    this.bytes = this.entries.reduce((n, e) => n + Buffer.byteLength(e.body), 0);
-    // The dropped counts of acks already folded into state.json must not be counted twice.
-    this.compact();
+    this.fullReason = reason;
+    this.retryAt = this.now() + RETRY_MS;
+  }
+
+  /** A full outbox tries, at most every RETRY_MS, to write everything pending again. */
+  private retry(): void {
+    if (this.fullReason === null || this.now() < this.retryAt) return;
+    const was = this.fullReason;
+    if (this.compact()) {
+      this.fullReason = null;
+      this.warn(`${was} cleared: ${this.entries.length} pending entries persisted`);
+    } else this.retryAt = this.now() + RETRY_MS;
   }
 
   /**
    * Appends a message; `body(seq)` builds it from the newly assigned seq. Returns the entry.
-   * Drops the oldest entries when a bound is exceeded.
+   * Drops the oldest entries when a bound is exceeded. Never throws for a disk problem: the entry
+   * then lives in memory only (see `stats().full`).
    */
   append(topic: string, body: (seq: number) => string): OutboxEntry {
     if (this.closed)
       throw new ConfigError({ field: 'outbox', expected: 'an open outbox', received: 'closed' });
     const seq = this.seq + 1;
     const e: OutboxEntry = { seq, t: this.now(), topic, body: body(seq) };
-    writeSync(this.logFd, `${JSON.stringify(e)}\n`);
     this.seq = seq;
-    this.logLines++;
+    if (seq >= this.reserved - SEQ_BLOCK / 2) this.persist(() => this.writeState(seq + SEQ_BLOCK));
+    if (this.persist(() => writeAll(this.logFd, entryLine(e)))) this.logLines++;
     this.entries.push(e);
     this.bytes += Buffer.byteLength(e.body);
     this.written();
@@ -265,11 +267,13 @@ export class Outbox {
     if (i < 0) return false;
     const [e] = this.entries.splice(i, 1);
     this.bytes -= Buffer.byteLength(e.body);
-    writeSync(this.ackFd, `${kind} ${seq}\n`);
     if (kind === 'd') this.droppedTotal++;
-    this.written();
-    // Compact once finished lines dominate, not on every drain: a rewrite costs three fsyncs.
-    if (this.logLines > 2 * this.entries.length + 1000) this.compact();
+    // When full, the ack is implied by the compaction that ends it (finished entries are left out).
+    if (this.persist(() => writeAll(this.ackFd, ackLine(kind, seq)))) {
+      this.written();
+      // Compact once finished lines dominate, not on every drain: a rewrite costs three fsyncs.
+      if (this.logLines > 2 * this.entries.length + 1000) this.persist(() => this.compactOrThrow());
+    }
     return true;
   }
 
@@ -324,7 +328,15 @@ export class Outbox {
   }
 
   stats(): OutboxStats {
-    return { pending: this.entries.length, dropped: this.droppedTotal, bytes: this.bytes, lastSeq: this.seq };
+    this.retry();
+    return {
+      pending: this.entries.length,
+      dropped: this.droppedTotal,
+      bytes: this.bytes,
+      lastSeq: this.seq,
+      corrupt: this.corruptTotal,
+      full: this.fullReason,
+    };
   }
 
   private written(): void {
@@ -334,56 +346,68 @@ export class Outbox {
 
   /** Flushes appended lines to the disk (fsync). */
   sync(): void {
-    if (this.closed) return;
+    if (this.closed || this.fullReason !== null) return;
     if (this.fsyncPolicy === 'always' || this.dirty) {
-      fsyncSync(this.logFd);
-      fsyncSync(this.ackFd);
+      this.persist(() => {
+        fsyncSync(this.logFd);
+        fsyncSync(this.ackFd);
+      });
       this.dirty = false;
     }
   }
 
+  private writeState(reserved: number): void {
+    const s = { v: 2, seq: this.seq, reserved, dropped: this.droppedTotal, corrupt: this.corruptTotal };
+    writeAtomic(this.dir, 'state.json', this.fsyncPolicy !== 'never', JSON.stringify(s));
+    this.reserved = reserved;
+  }
+
+  /** {@link compactOrThrow}, false instead of an exception. */
+  private compact(): boolean {
+    try {
+      this.compactOrThrow();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /**
-   * Rewrites `log` with the pending entries only and empties `acks`. Order matters for crash
-   * safety: state.json first (seq and dropped survive), then the new log (by rename), then acks.
+   * Rewrites `log` as a header plus the pending entries and empties `acks`. Order matters for
+   * crash safety: state.json first (seq, reservation and counts survive), then the new log (by
+   * rename), then acks.
    */
-  private compact(): void {
-    const reopen = this.logFd !== undefined && !this.closed;
-    this.writeAtomic('state.json', JSON.stringify({ seq: this.seq, dropped: this.droppedTotal }));
-    this.writeAtomic('log', this.entries.map((e) => `${JSON.stringify(e)}\n`).join(''));
-    this.writeAtomic('acks', '');
+  private compactOrThrow(): void {
+    this.writeState(this.seq + SEQ_BLOCK);
+    const log =
+      headerLine({ seq: this.seq, pending: this.entries.length }) + this.entries.map(entryLine).join('');
+    writeAtomic(this.dir, 'log', this.fsyncPolicy !== 'never', log);
+    writeAtomic(this.dir, 'acks', this.fsyncPolicy !== 'never', '');
     this.logLines = this.entries.length;
-    if (reopen) {
+    if (this.logFd >= 0 && !this.closed) {
       closeSync(this.logFd);
       closeSync(this.ackFd);
       this.logFd = openSync(join(this.dir, 'log'), 'a');
       this.ackFd = openSync(join(this.dir, 'acks'), 'a');
     }
+    rmSync(join(this.dir, 'full'), { force: true });
     this.dirty = false;
-  }
-
-  private writeAtomic(name: string, data: string): void {
-    const tmp = join(this.dir, `${name}.tmp`);
-    writeFileSync(tmp, data);
-    if (this.fsyncPolicy !== 'never') {
-      const fd = openSync(tmp, 'r+');
-      fsyncSync(fd);
-      closeSync(fd);
-    }
-    renameSync(tmp, join(this.dir, name));
   }
 
   /** Syncs and closes the files. Pending entries stay on disk for the next process. */
   close(): void {
     if (this.closed) return;
     if (this.timer) clearInterval(this.timer);
-    if (this.fsyncPolicy !== 'never') {
-      fsyncSync(this.logFd);
-      fsyncSync(this.ackFd);
+    this.retry();
+    if (this.fsyncPolicy !== 'never' && this.fullReason === null) {
+      this.persist(() => {
+        fsyncSync(this.logFd);
+        fsyncSync(this.ackFd);
+      });
     }
     closeSync(this.logFd);
     closeSync(this.ackFd);
-    rmSync(join(this.dir, 'lock'), { force: true });
-    OPEN.delete(resolve(this.dir));
+    releaseLock(this.dir);
     this.closed = true;
   }
 }

@@ -43,7 +43,15 @@ export interface MetricsPayload {
   /** Hottest readable thermal zone in degrees C; null where /sys/class/thermal is not readable. */
   cpuTempC: number | null;
   model: ModelIdentity | null;
-  outbox: { pending: number; dropped: number; bytes: number };
+  outbox: {
+    pending: number;
+    dropped: number;
+    bytes: number;
+    /** Corrupt records set aside (checksum or sequence), since the outbox was created. */
+    corrupt?: number;
+    /** `outbox full` while results are published live but not persisted, else null. */
+    full?: string | null;
+  };
   reporter: { published: number; filtered: number; failures: number };
 }
 

@@ -306,6 +306,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     }
     if (outcome.ok) this.counts.classified++;
     else this.counts.errors++;
+    // A file:// replay names the file, so a bad frame in a folder of thousands can be found.
+    if (!outcome.ok && item.frame.name && !outcome.reason.includes(item.frame.name))
+      outcome = { ...outcome, reason: `${item.frame.name}: ${outcome.reason}` };
     const done = performance.now();
     this.completions.push(done);
     if (this.completions.length > 4096) this.completions.shift();

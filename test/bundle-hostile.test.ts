@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { deflateRawSync } from 'node:zlib';
+import { crc32, deflateRawSync } from 'node:zlib';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
@@ -90,22 +90,25 @@ const CASES: Array<[string, () => Uint8Array, string, RegExp?]> = [
     'E_BUNDLE_TOO_LARGE',
   ],
   [
-    'deflate bomb declaring 100 bytes, inflating to 64 MiB',
+    'deflate bomb in labels.txt declaring its listed size, inflating to 64 MiB',
     () =>
-      withEntries((es) => [
-        ...es,
-        { name: 'golden/bomb.png', data: new Uint8Array(64 * 2 ** 20), declaredSize: 100 },
-      ]),
+      withEntries((es) =>
+        es.map((e) =>
+          e.name === 'labels.txt'
+            ? { ...e, data: new Uint8Array(64 * 2 ** 20), declaredSize: e.data.length, crc: crc32(e.data) }
+            : e,
+        ),
+      ),
     'E_BUNDLE_FORMAT',
     /CRC-32/,
   ],
   [
-    'entry shorter than declared',
+    'entry declaring a size other than the manifest lists (refused before inflating)',
     () =>
       withEntries((es) =>
         es.map((e) => (e.name === 'labels.txt' ? { ...e, declaredSize: e.data.length + 10 } : e)),
       ),
-    'E_BUNDLE_FORMAT',
+    'E_BUNDLE_HASH_MISMATCH',
   ],
   [
     'manifest over 1 MiB',

@@ -65,7 +65,7 @@ describe('round trip', () => {
     assert.deepEqual(m.input.preprocess, c.preprocess);
     assert.deepEqual(m.output, { shape: [1, 3], dtype: 'float32' });
     assert.deepEqual(m.quantization, { mode: 'int8', calibrationSamples: 200 });
-    assert.deepEqual(m.stats, { params: 2198150, macs: 1234567, tfliteBytes: 4096 });
+    assert.deepEqual(m.stats, { params: 2198150, macs: 1234567, tfliteBytes: c.tflite.length });
     assert.deepEqual(m.reportCard, c.reportCard);
     assert.equal(m.provenance.trainingRun, 'runs/fmnist-dmp');
     assert.equal(m.provenance.dataset, 'fashion-mnist');

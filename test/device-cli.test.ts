@@ -6,19 +6,29 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { writeBundle } from '../converter/bundle.js';
+import { generateKeyPair, writeBundle } from '../converter/bundle.js';
 import { defaultPreprocess } from '../core/preprocess.js';
 import { COLOUR_LABELS, GRAY_LABELS, tinyModel } from './helpers/device-models.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'edmp-cli-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 
+// Bundles here are signed (signatures are required by default); trust state lives in the temp dir.
+const env = { ...process.env, EDGE_DMP_HOME: join(dir, 'home') };
+let keys: { privateKeyPath: string; publicKeyPath: string };
+
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const all = args.includes('--bundle') ? [...args, '--pubkey', keys.publicKeyPath] : args;
   return new Promise((resolve) => {
-    execFile(process.execPath, ['bin/edge-dmp.js', ...args], { timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['bin/edge-dmp.js', ...all],
+      { timeout: 60_000, env },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -37,13 +47,18 @@ const grayModel = join(dir, 'gray.tflite');
 const labels = join(dir, 'labels.txt');
 
 test.before(async () => {
-  await writeBundle(bundle, {
-    tflite: tinyModel({ kind: 'colour', size: [16, 16] }),
-    labels: COLOUR_LABELS,
-    model: { name: 'tiny-colour', version: '0.3.0', variant: 'test', architecture: 'mean-fc' },
-    preprocess: defaultPreprocess([16, 16], 3),
-    quantization: 'fp32',
-  });
+  keys = await generateKeyPair(join(dir, 'keys'));
+  await writeBundle(
+    bundle,
+    {
+      tflite: tinyModel({ kind: 'colour', size: [16, 16] }),
+      labels: COLOUR_LABELS,
+      model: { name: 'tiny-colour', version: '0.3.0', variant: 'test', architecture: 'mean-fc' },
+      preprocess: defaultPreprocess([16, 16], 3),
+      quantization: 'fp32',
+    },
+    { signKey: keys.privateKeyPath },
+  );
   const solid = (c: string) => sharp({ create: { width: 40, height: 30, channels: 3, background: c } });
   await solid('#e02020').jpeg().toFile(red);
   await solid('#2020e0').png().toFile(blue);
@@ -177,14 +192,18 @@ test('run --bundle checks the golden samples first: a mismatch refuses to start,
   const redPixels = { data: Buffer.alloc(16 * 16 * 3), width: 16, height: 16, channels: 3 as const };
   for (let i = 0; i < 16 * 16; i++) redPixels.data[i * 3] = 230;
   const make = async (path: string, label: string) =>
-    writeBundle(path, {
-      tflite: tinyModel({ kind: 'colour', size: [16, 16] }),
-      labels: COLOUR_LABELS,
-      model: { name: 'golden', version: '1', variant: 'test', architecture: 'mean-fc' },
-      preprocess: defaultPreprocess([16, 16], 3),
-      quantization: 'fp32',
-      golden: [{ pixels: redPixels, label }],
-    });
+    writeBundle(
+      path,
+      {
+        tflite: tinyModel({ kind: 'colour', size: [16, 16] }),
+        labels: COLOUR_LABELS,
+        model: { name: 'golden', version: '1', variant: 'test', architecture: 'mean-fc' },
+        preprocess: defaultPreprocess([16, 16], 3),
+        quantization: 'fp32',
+        golden: [{ pixels: redPixels, label }],
+      },
+      { signKey: keys.privateKeyPath },
+    );
   const good = join(dir, 'golden-good.edmp');
   const bad = join(dir, 'golden-bad.edmp');
   await make(good, 'red');

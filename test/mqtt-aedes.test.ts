@@ -104,7 +104,7 @@ test('outbox bound while offline: oldest dropped, counted in metrics, the rest d
   await until('connected', () => r.connected);
   assert.equal(await r.flush(5000), true);
   assert.deepEqual(seen, [4, 5, 6, 7, 8]);
-  assert.deepEqual(r.snapshotMetrics().outbox, { pending: 0, dropped: 3, bytes: 0 });
+  assert.deepEqual(r.snapshotMetrics().outbox, { pending: 0, dropped: 3, bytes: 0, corrupt: 0, full: null });
 });
 
 test('dev broker options are checked', async () => {

@@ -93,7 +93,7 @@ test('result and metrics payloads on the wire match the JSON schemas', async () 
   assert.deepEqual(m.latencyMs, { p50: 9.5, p95: 12.25 });
   assert.equal(m.errors, 1);
   assert.deepEqual(m.reporter, { published: 3, filtered: 0, failures: 1 });
-  assert.deepEqual(m.outbox, { pending: 0, dropped: 0, bytes: 0 });
+  assert.deepEqual(m.outbox, { pending: 0, dropped: 0, bytes: 0, corrupt: 0, full: null });
   assert.equal(m.model.sha256, fakeResult(0).model.sha256);
   // The mqtt-subscribing client's own retained status.
   assert.equal(messages.find((x) => x.topic === 'edge-dmp/schema1/status')?.body, 'online');

@@ -8,6 +8,7 @@ import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { Outbox } from '../device/outbox.js';
+import { ackLine } from '../device/outbox-records.js';
 import { cleanup, range, tempDir } from './helpers/mqtt-harness.js';
 
 const dirs: string[] = [];
@@ -46,12 +47,12 @@ test('seq stays monotonic after compaction empties the log', () => {
     a.append('t', body);
     a.ack(i);
   }
-  // Compaction ran (the log holds no finished entries any more) and kept the seq in state.json.
-  assert.equal(readFileSync(join(d, 'log'), 'utf8').split('\n').length - 1, 1500 - 1001);
+  // Compaction ran (the log holds a header and no finished entries any more) and kept the seq in state.json.
+  assert.equal(readFileSync(join(d, 'log'), 'utf8').split('\n').length - 1, 1 + 1500 - 1001);
   assert.equal(JSON.parse(readFileSync(join(d, 'state.json'), 'utf8')).seq, 1001);
   a.close();
   const b = new Outbox({ dir: d });
-  assert.deepEqual(b.stats(), { pending: 0, dropped: 0, bytes: 0, lastSeq: 1500 });
+  assert.deepEqual(b.stats(), { pending: 0, dropped: 0, bytes: 0, lastSeq: 1500, corrupt: 0, full: null });
   assert.equal(b.append('t', body).seq, 1501);
   b.close();
 });
@@ -62,9 +63,11 @@ test('a torn last line (power cut mid-write) is ignored', () => {
   a.append('t', body);
   a.append('t', body);
   a.close();
-  appendFileSync(join(d, 'log'), '{"seq":3,"t":1,"topic":"t","bo');
-  appendFileSync(join(d, 'acks'), 'a 1\na ');
-  const b = new Outbox({ dir: d });
+  appendFileSync(join(d, 'log'), '1234abcd {"seq":3,"t":1,"topic":"t","bo');
+  appendFileSync(join(d, 'acks'), ackLine('a', 1) + 'a ');
+  const warnings: string[] = [];
+  const b = new Outbox({ dir: d, onWarning: (m) => warnings.push(m) });
+  assert.deepEqual(warnings, [], 'a torn tail is expected after a power cut, not corruption');
   assert.deepEqual(
     b.pending().map((e) => e.seq),
     [2],
@@ -119,7 +122,7 @@ test('bad options are typed errors naming the option', () => {
   });
 });
 
-test('one process per outbox: a live owner is refused, a dead one (kill -9) is taken over', async () => {
+test('one process per outbox: a live owner is refused, a dead one (kill -9) or an unrelated pid is taken over', async () => {
   const d = dir();
   const a = new Outbox({ dir: d });
   assert.throws(() => new Outbox({ dir: d }), {
@@ -127,15 +130,35 @@ test('one process per outbox: a live owner is refused, a dead one (kill -9) is t
     received: `${d} (already open in this process)`,
   });
   a.close();
-  const sleeper = spawn('sleep', ['30']);
-  writeFileSync(join(d, 'lock'), String(sleeper.pid));
+  // A real second device process holding the outbox.
+  const owner = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '-e',
+      `import('./device/outbox.ts').then(({ Outbox }) => { new Outbox({ dir: ${JSON.stringify(d)} }); console.log('open'); setInterval(() => {}, 1000); })`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  await new Promise((r) => owner.stdout.once('data', r));
   assert.throws(() => new Outbox({ dir: d }), {
     field: 'outbox.dir',
-    received: `${d} (locked by pid ${sleeper.pid})`,
+    received: `${d} (locked by pid ${owner.pid})`,
   });
-  sleeper.kill('SIGKILL');
-  await new Promise((r) => sleeper.once('exit', r));
+  owner.kill('SIGKILL');
+  await new Promise((r) => owner.once('exit', r));
   const b = new Outbox({ dir: d });
-  assert.equal(readFileSync(join(d, 'lock'), 'utf8'), String(process.pid));
+  assert.equal(JSON.parse(readFileSync(join(d, 'lock'), 'utf8')).pid, process.pid);
   b.close();
+  // A live process that is not the one that wrote the lock: an old pid-only lock naming `sleep`,
+  // and a lock whose start time is not that pid's (the pid was reused).
+  const sleeper = spawn('sleep', ['30']);
+  for (const text of [String(sleeper.pid), JSON.stringify({ pid: sleeper.pid, start: '1' })]) {
+    writeFileSync(join(d, 'lock'), text);
+    const c = new Outbox({ dir: d });
+    assert.equal(JSON.parse(readFileSync(join(d, 'lock'), 'utf8')).pid, process.pid);
+    c.close();
+  }
+  sleeper.kill('SIGKILL');
 });

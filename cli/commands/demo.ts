@@ -172,10 +172,13 @@ const command: Command = {
       '--pubkey',
       join(keys, 'edmp.pub'),
     ]);
-    await step('Classify a few images on the device runtime', [
+    // The demo's key is trusted in a file of its own, never in the device's ~/.edge-dmp/trusted-keys.
+    const trust = ['--pubkey', join(keys, 'edmp.pub'), '--trusted-keys', join(out, 'trusted-keys')];
+    await step('Classify a few images on the device runtime (signature required)', [
       'classify',
       '--bundle',
       bundle,
+      ...trust,
       ...DEMO_CLASSES.map((c) => join(data, 'val', c, '000.png')),
     ]);
 
@@ -194,6 +197,7 @@ const command: Command = {
         'run',
         '--bundle',
         bundle,
+        ...trust,
         '--source',
         `file://${resolve(data, 'val', 'disc')}`,
         '--max-frames',

@@ -12,7 +12,7 @@
  */
 import { createHash, createPublicKey, verify as edVerify, type KeyObject } from 'node:crypto';
 import * as zlib from 'node:zlib';
-import { unzipSync } from 'fflate';
+import { inflateSync } from 'fflate';
 import { EdgeDmpError, type ErrorDetail } from '../errors.js';
 import type { PreprocessSpec } from '../preprocess.js';
 
@@ -38,6 +38,7 @@ export const BUNDLE_ERROR_CODES = {
   badSignature: 'E_BUNDLE_BAD_SIGNATURE',
   wrongKey: 'E_BUNDLE_WRONG_KEY',
   golden: 'E_BUNDLE_GOLDEN',
+  model: 'E_BUNDLE_MODEL',
 } as const;
 export type BundleErrorCode = (typeof BUNDLE_ERROR_CODES)[keyof typeof BUNDLE_ERROR_CODES];
 
@@ -157,6 +158,8 @@ interface CentralEntry {
   crc: number;
   compressedSize: number;
   size: number;
+  /** Offset of the entry's local file header. */
+  localOffset: number;
 }
 
 const u16 = (d: Uint8Array, o: number) => d[o] | (d[o + 1] << 8);
@@ -276,20 +279,34 @@ function listEntries(data: Uint8Array, limits: BundleLimits): CentralEntry[] {
         received: `${total} bytes declared by the first ${i + 1} entries`,
       });
     }
-    entries.push({ name, method, crc, compressedSize, size });
+    const localOffset = u32(data, o + 42);
+    entries.push({ name, method, crc, compressedSize, size, localOffset });
     o += 46 + nameLen + extraLen + commentLen;
   }
   return entries;
 }
 
 /**
- * Reads the entries of a bundle archive into memory, defensively: see {@link listEntries}; then
- * fflate inflates each entry into a buffer of exactly its declared size (so a lying header cannot
- * make it allocate more), and the actual size and CRC-32 are checked against the directory.
- *
- * @example const entries = readArchive(readFileSync('model.edmp')); entries.get('manifest.json');
+ * A bundle archive whose central directory has been checked (see {@link listEntries}) but whose
+ * entries are inflated only when asked for, one at a time: the reader inflates manifest.json and
+ * signature.sig first and decides from them (unlisted entries, sizes, signature) before it inflates
+ * the model, so a zip bomb or a big unlisted entry costs nothing.
  */
-export function readArchive(data: Uint8Array, limits: Partial<BundleLimits> = {}): Map<string, Uint8Array> {
+export interface Archive {
+  /** Entry names in directory order. */
+  names: string[];
+  /** Declared uncompressed size of an entry, or undefined when absent. */
+  sizeOf(name: string): number | undefined;
+  /** Inflates one entry into exactly its declared size and checks size and CRC-32. */
+  read(name: string): Uint8Array;
+}
+
+/**
+ * Opens a bundle archive defensively: archive size, entry count, names, duplicates, methods and
+ * declared sizes are checked before anything is inflated.
+ * @example const a = openArchive(readFileSync('model.edmp')); const m = a.read('manifest.json');
+ */
+export function openArchive(data: Uint8Array, limits: Partial<BundleLimits> = {}): Archive {
   const lim: BundleLimits = { ...DEFAULT_LIMITS, ...limits };
   if (data.length > lim.maxArchiveBytes) {
     throw new BundleError(BUNDLE_ERROR_CODES.tooLarge, {
@@ -298,43 +315,65 @@ export function readArchive(data: Uint8Array, limits: Partial<BundleLimits> = {}
       received: `${data.length} bytes`,
     });
   }
-  const listed = listEntries(data, lim);
-  let i = 0;
-  let files: Record<string, Uint8Array>;
-  try {
-    files = unzipSync(data, {
-      // fflate walks the same central directory in the same order; re-check so it can never
-      // inflate something listEntries did not approve.
-      filter: (f) => {
-        const want = listed[i++];
-        if (!want || want.name !== f.name || want.size !== f.originalSize) {
-          throw formatError('a consistent central directory', f.name);
-        }
-        return true;
-      },
-    });
-  } catch (e) {
-    if (e instanceof BundleError) throw e;
-    throw formatError('a readable zip archive', (e as Error).message);
+  const listed = new Map(listEntries(data, lim).map((e) => [e.name, e]));
+  return {
+    names: [...listed.keys()],
+    sizeOf: (name) => listed.get(name)?.size,
+    read(name) {
+      const entry = listed.get(name);
+      if (!entry) throw formatError('an entry in the archive', 'absent', name);
+      return inflateEntry(data, entry);
+    },
+  };
+}
+
+function inflateEntry(data: Uint8Array, entry: CentralEntry): Uint8Array {
+  const o = entry.localOffset;
+  if (o + 30 > data.length || u32(data, o) !== 0x04034b50) {
+    throw formatError('a local file header', `offset ${o}`, entry.name);
   }
-  const out = new Map<string, Uint8Array>();
-  for (const entry of listed) {
-    const bytes = files[entry.name];
-    if (!bytes) throw formatError('an entry fflate could read', 'missing after extraction', entry.name);
-    // Output is capped at the declared size: a longer stream is cut and fails the CRC check.
-    if (bytes.length !== entry.size) {
-      throw formatError(`${entry.size} bytes (declared size)`, `${bytes.length} bytes`, entry.name);
-    }
-    if (crc32(bytes) !== entry.crc) {
-      throw formatError(
-        'data matching its CRC-32 (an entry longer than declared is cut here)',
-        'mismatch',
-        entry.name,
-      );
-    }
-    out.set(entry.name, bytes);
+  const start = o + 30 + u16(data, o + 26) + u16(data, o + 28);
+  if (start + entry.compressedSize > data.length) {
+    throw formatError(
+      'compressed data inside the archive',
+      { start, size: entry.compressedSize },
+      entry.name,
+    );
   }
-  return out;
+  const raw = data.subarray(start, start + entry.compressedSize);
+  let bytes: Uint8Array;
+  if (entry.method === 0) bytes = raw;
+  else {
+    // The output buffer has exactly the declared size: a longer stream is cut, so a lying header
+    // cannot make fflate allocate more; the CRC check below then fails.
+    try {
+      const out = new Uint8Array(entry.size);
+      bytes = entry.size === 0 ? out : inflateSync(raw, { out });
+    } catch (e) {
+      throw formatError('a readable deflate stream', (e as Error).message, entry.name);
+    }
+  }
+  if (bytes.length !== entry.size) {
+    throw formatError(`${entry.size} bytes (declared size)`, `${bytes.length} bytes`, entry.name);
+  }
+  if (crc32(bytes) !== entry.crc) {
+    throw formatError(
+      'data matching its CRC-32 (an entry longer than declared is cut here)',
+      'mismatch',
+      entry.name,
+    );
+  }
+  return bytes;
+}
+
+/**
+ * Reads every entry of a bundle archive into memory (see {@link openArchive}; readers of bundles
+ * should prefer it, so that they can decide before inflating).
+ * @example const entries = readArchive(readFileSync('model.edmp')); entries.get('manifest.json');
+ */
+export function readArchive(data: Uint8Array, limits: Partial<BundleLimits> = {}): Map<string, Uint8Array> {
+  const a = openArchive(data, limits);
+  return new Map(a.names.map((n) => [n, a.read(n)]));
 }
 
 function crc32(bytes: Uint8Array): number {

@@ -4,7 +4,8 @@
  */
 import { mkdir, open, readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
-import { ConfigError } from '../errors.js';
+import { ConfigError, EdgeDmpError } from '../errors.js';
+import { readTflite } from '../tflite/reader.js';
 import {
   BUNDLE_ERROR_CODES,
   BundleError,
@@ -16,12 +17,11 @@ import {
   checkFiles,
   checkSignature,
   keyIdOf,
+  openArchive,
   parseLabels,
   parseManifest,
   parseSignature,
-  readArchive,
   sha256Hex,
-  unexpectedEntries,
   type BundleLimits,
   type BundleManifest,
   type FileCheck,
@@ -71,6 +71,16 @@ export interface ReadOptions {
   limits?: Partial<BundleLimits>;
   /** Throw on files whose hash or size differ from the manifest (default true). `inspect` turns it off to show them. */
   strict?: boolean;
+  /**
+   * Called with the exact manifest.json and signature.sig bytes after the manifest is parsed and
+   * before any other entry is inflated: throw to refuse the bundle (the device's signature check),
+   * so nothing an unauthorised signer put in the archive is ever inflated.
+   */
+  authorize?: (
+    manifestBytes: Uint8Array,
+    signatureBytes: Uint8Array | undefined,
+    manifest: BundleManifest,
+  ) => void;
 }
 
 export interface ReadBundle {
@@ -99,23 +109,27 @@ export interface ReadBundle {
 /**
  * Reads and checks a bundle: container safety, manifest schema, every listed file present and
  * (unless `strict: false`) matching its hash, no unlisted entries, labels matching the model.
- * Does not check the signature: that needs a public key, see {@link verifyBundle}.
+ * Only manifest.json and signature.sig are inflated before the manifest has been checked against
+ * the central directory (names, declared sizes) and `authorize` has run.
+ * Does not check the signature: that needs a public key, see {@link verifyBundle} and `authorize`.
  *
  * @example const { manifest, tflite, labels, signed } = await readBundle('model.edmp');
  */
 export async function readBundle(src: BundleSource, opts: ReadOptions = {}): Promise<ReadBundle> {
   const data = await readBundleBytes(src, opts.limits);
-  const entries = readArchive(data, opts.limits);
-  const manifestBytes = entries.get(MANIFEST_FILE);
-  if (!manifestBytes) {
+  const archive = openArchive(data, opts.limits);
+  if (archive.sizeOf(MANIFEST_FILE) === undefined) {
     throw new BundleError(BUNDLE_ERROR_CODES.missingFile, {
       field: MANIFEST_FILE,
       expected: 'an entry in the archive',
-      received: [...entries.keys()],
+      received: archive.names,
     });
   }
+  const manifestBytes = archive.read(MANIFEST_FILE);
   const manifest = parseManifest(manifestBytes);
-  const extra = unexpectedEntries(manifest, entries);
+  const extra = archive.names.filter(
+    (n) => n !== MANIFEST_FILE && n !== SIGNATURE_FILE && !manifest.files[n],
+  );
   if (extra.length) {
     throw new BundleError(BUNDLE_ERROR_CODES.unexpectedEntry, {
       field: extra[0],
@@ -123,15 +137,30 @@ export async function readBundle(src: BundleSource, opts: ReadOptions = {}): Pro
       received: extra,
     });
   }
-  const files = checkFiles(manifest, entries);
-  const missing = files.find((f) => f.problem === 'missing');
-  if (missing) {
-    throw new BundleError(BUNDLE_ERROR_CODES.missingFile, {
-      field: missing.name,
-      expected: 'an entry listed in manifest.files',
-      received: 'absent from the archive',
-    });
+  for (const [name, want] of Object.entries(manifest.files)) {
+    const declared = archive.sizeOf(name);
+    if (declared === undefined) {
+      throw new BundleError(BUNDLE_ERROR_CODES.missingFile, {
+        field: name,
+        expected: 'an entry listed in manifest.files',
+        received: 'absent from the archive',
+      });
+    }
+    // A size the manifest does not vouch for is refused before inflating, even by inspect.
+    if (declared !== want.size) {
+      throw new BundleError(BUNDLE_ERROR_CODES.hashMismatch, {
+        field: name,
+        expected: `${want.size} bytes (manifest.files)`,
+        received: `${declared} bytes declared in the archive`,
+      });
+    }
   }
+  const sigBytes = archive.sizeOf(SIGNATURE_FILE) === undefined ? undefined : archive.read(SIGNATURE_FILE);
+  opts.authorize?.(manifestBytes, sigBytes, manifest);
+  const entries = new Map<string, Uint8Array>([[MANIFEST_FILE, manifestBytes]]);
+  if (sigBytes) entries.set(SIGNATURE_FILE, sigBytes);
+  for (const name of archive.names) if (!entries.has(name)) entries.set(name, archive.read(name));
+  const files = checkFiles(manifest, entries);
   const bad = files.find((f) => !f.ok);
   if (bad && opts.strict !== false) {
     throw new BundleError(BUNDLE_ERROR_CODES.hashMismatch, {
@@ -140,6 +169,7 @@ export async function readBundle(src: BundleSource, opts: ReadOptions = {}): Pro
       received: `sha256 ${bad.actualSha256} (${bad.actualSize} bytes)`,
     });
   }
+  if (opts.strict !== false) checkModel(entries.get(MODEL_FILE)!);
   const labels = parseLabels(entries.get(LABELS_FILE)!);
   if (labels.length !== manifest.model.numClasses) {
     throw new BundleError(BUNDLE_ERROR_CODES.schema, {
@@ -148,7 +178,6 @@ export async function readBundle(src: BundleSource, opts: ReadOptions = {}): Pro
       received: `${labels.length} lines`,
     });
   }
-  const sigBytes = entries.get(SIGNATURE_FILE);
   const goldenImages = new Map(manifest.golden.map((g) => [g.file, entries.get(g.file)!]));
   return {
     manifest,
@@ -163,6 +192,23 @@ export async function readBundle(src: BundleSource, opts: ReadOptions = {}): Pro
     files,
     sha256: sha256Hex(data),
   };
+}
+
+/**
+ * Parses model.tflite with the bounded reader, so a signed bundle whose model would make a reader
+ * allocate without bound (or is not a flatbuffer at all) is refused here, before any runtime sees it.
+ */
+function checkModel(tflite: Uint8Array): void {
+  try {
+    readTflite(tflite);
+  } catch (e) {
+    const why = e instanceof EdgeDmpError ? e.message : String(e);
+    throw new BundleError(
+      BUNDLE_ERROR_CODES.model,
+      { field: MODEL_FILE, expected: 'a well-formed .tflite flatbuffer', received: why },
+      `${MODEL_FILE}: ${why}`,
+    );
+  }
 }
 
 // A garbled signature.sig must not hide the rest of the bundle from inspect; verify reports it.
@@ -244,6 +290,13 @@ export async function verifyBundle(
       message: `${f.name}: expected sha256 ${f.expectedSha256} (${f.expectedSize} bytes), got ${f.actualSha256} (${f.actualSize} bytes)`,
     });
   }
+  if (b.files.find((f) => f.name === MODEL_FILE)?.ok) {
+    try {
+      checkModel(b.tflite);
+    } catch (e) {
+      fail(e);
+    }
+  }
   try {
     report.signature = checkSignature(b.manifestBytes, b.signatureBytes ?? undefined, key);
   } catch (e) {
@@ -272,6 +325,7 @@ export async function verifyBundle(
   report.ok = report.problems.length === 0;
   return report;
 }
+
 
 /**
  * Extracts a verified bundle into `dir`. Entry names were already restricted to safe relative

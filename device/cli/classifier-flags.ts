@@ -6,6 +6,7 @@ import { ConfigError } from '@edge-dmp/core';
 import type { PreprocessSpec } from '@edge-dmp/core';
 import type { ClassifierOptions } from '../classifier.js';
 import { num } from '@edge-dmp/core';
+import { TRUST_FLAGS, TRUST_USAGE } from './trust-flags.js';
 
 export const CLASSIFIER_FLAGS = {
   bundle: { type: 'string' },
@@ -21,11 +22,13 @@ export const CLASSIFIER_FLAGS = {
   'channel-order': { type: 'string' },
   'top-k': { type: 'string' },
   threads: { type: 'string' },
+  ...TRUST_FLAGS,
 } as const;
 
 export const CLASSIFIER_USAGE = [
   '  --bundle <model.edmp>        model, labels and preprocessing from a bundle',
-  '  --pubkey <edmp.pub>          with --bundle: require its signature by this key',
+  '  --pubkey <edmp.pub>          with --bundle: require its signature by this key (and trust it from now on)',
+  TRUST_USAGE,
   '  --model <x.tflite>           or bring your own model, with:',
   '  --labels <labels.txt>        one class name per line, in output order',
   '  --input-size <W>x<H>         default: the model input size',
@@ -37,7 +40,7 @@ export const CLASSIFIER_USAGE = [
   '  --threads <N>                runtime threads (default 1)',
 ].join('\n');
 
-type Values = { [K in keyof typeof CLASSIFIER_FLAGS]?: string };
+type Values = { [K in Exclude<keyof typeof CLASSIFIER_FLAGS, keyof typeof TRUST_FLAGS>]?: string };
 
 function list(flag: string, v: string): number[] {
   return v.split(',').map((x) => num(flag, x.trim()));

@@ -1,8 +1,9 @@
 /** The three kinds of source: a capture process, a folder of images, a byte stream (stdin). */
 import { spawn as nodeSpawn, type ChildProcess } from 'node:child_process';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { DEFAULT_FRAME_LIMITS, readFrameFile, type FrameError } from '../frame.js';
 import { MjpegSplitter } from './mjpeg.js';
 import type { CommandPlan } from './commands.js';
 import { BaseSource, SourceError, type SourceOptions } from './types.js';
@@ -215,18 +216,24 @@ export class DirSource extends BaseSource {
         if (this.stopped) return this.finish('stopped');
         let data: Buffer;
         try {
-          data = await readFile(f);
+          // Regular files only, size checked first: a FIFO, /dev/zero symlink or sparse giant
+          // named *.png is one error naming the file, not a hang or a huge read.
+          data = await readFrameFile(f, {
+            ...DEFAULT_FRAME_LIMITS,
+            maxFrameBytes: this.opts.maxFrameBytes ?? DEFAULT_FRAME_LIMITS.maxFrameBytes,
+          });
         } catch (e) {
+          const fe = e as FrameError;
           this.fail(
             new SourceError('E_SOURCE_READ', {
               field: f,
-              expected: 'a readable file',
-              received: (e as Error).message,
+              expected: fe.expected ?? 'a readable regular image file',
+              received: `${fe.received ?? fe.message} (${fe.code})`,
             }),
           );
           continue;
         }
-        this.pushFrame(data);
+        this.pushFrame(data, f);
         await new Promise((r) => (gap ? setTimeout(r, gap) : setImmediate(r)));
       }
     } while (this.opts.loop && files.length > 0 && !this.stopped);

@@ -10,6 +10,8 @@ export interface SourceFrame {
   seq: number;
   /** Epoch milliseconds when the frame was complete. */
   ts: number;
+  /** The file the frame came from (file:// folder replay), so per-frame errors can name it. */
+  name?: string;
 }
 
 export interface RestartInfo {
@@ -113,10 +115,10 @@ export abstract class BaseSource extends EventEmitter<SourceEvents> implements F
     this.paused = false;
   }
 
-  protected pushFrame(data: Buffer): void {
+  protected pushFrame(data: Buffer, name?: string): void {
     if (this.stopped) return;
     this.frames++;
-    this.emit('frame', { data, seq: this.frames, ts: Date.now() });
+    this.emit('frame', { data, seq: this.frames, ts: Date.now(), ...(name ? { name } : {}) });
   }
 
   private ended = false;

@@ -5,6 +5,8 @@
 import { crc32, deflateRawSync } from 'node:zlib';
 import { unzipSync, zipSync } from 'fflate';
 import type { BundleContents } from '../../converter/index.js';
+import { GraphBuilder } from '../../core/tflite/graph.js';
+import { writeTflite } from '../../converter/tflite/writer.js';
 import { defaultPreprocess } from '../../core/preprocess.js';
 
 export interface RawEntry {
@@ -83,9 +85,36 @@ export function grayPixels(i: number, w = 8, h = 8): Uint8Array {
 }
 
 /** Bundle contents with stand-in model bytes (no runtime involved). */
+/**
+ * A real (tiny) .tflite for the toy bundle: [1,8,8,1] -> RESHAPE [1,64] -> FULLY_CONNECTED -> [1,3],
+ * so readers that parse the model (verify, the device) see a well-formed flatbuffer.
+ */
+export function toyTflite(): Uint8Array {
+  const g = new GraphBuilder();
+  const x = g.tensor({ name: 'input', shape: [1, 8, 8, 1], type: 'FLOAT32' });
+  const flat = g.tensor({ name: 'flat', shape: [1, 64], type: 'FLOAT32' });
+  const shape = g.constI32('shape', [2], [1, 64]);
+  g.op({
+    op: 'RESHAPE',
+    inputs: [x, shape],
+    outputs: [flat],
+    options: { kind: 'ReshapeOptions', values: { new_shape: [1, 64] } },
+  });
+  const w = g.constF32(
+    'w',
+    [3, 64],
+    Float32Array.from({ length: 192 }, (_, i) => ((i * 37) % 17) / 17 - 0.5),
+  );
+  const y = g.tensor({ name: 'logits', shape: [1, 3], type: 'FLOAT32' });
+  g.op({ op: 'FULLY_CONNECTED', inputs: [flat, w, -1], outputs: [y] });
+  g.graph.inputs.push(x);
+  g.graph.outputs.push(y);
+  return writeTflite(g.graph);
+}
+
 export function toyContents(over: Partial<BundleContents> = {}): BundleContents {
   return {
-    tflite: Uint8Array.from({ length: 4096 }, (_, i) => (i * 31) & 255),
+    tflite: toyTflite(),
     labels: ['t-shirt', 'trouser', 'pullover'],
     model: { name: 'toy-dmp', version: '2.1.0', variant: 'dmp', architecture: 'efficientnet-b0' },
     preprocess: { ...defaultPreprocess([8, 8], 1), mean: [0.5], std: [0.25] },

@@ -2,11 +2,12 @@ import { createClassifier } from '../../classifier.js';
 import { ConfigError } from '@edge-dmp/core';
 import { parseFlags, type Command } from '@edge-dmp/core';
 import { CLASSIFIER_FLAGS, CLASSIFIER_USAGE, classifierOptions } from '../classifier-flags.js';
+import { openTrustedBundle } from '../trust-flags.js';
 
 const command: Command = {
   summary: 'Classify image files with a bundle or a BYO .tflite in the TFLite runtime.',
   usage: [
-    'edge-dmp classify --bundle model.edmp <image>... [--json]',
+    'edge-dmp classify --bundle model.edmp [--pubkey edmp.pub | --allow-unsigned] <image>... [--json]',
     '       edge-dmp classify --model x.tflite --labels labels.txt [--input-size 28x28 --channels 1 --scale 1/255] <image>...',
     '',
     CLASSIFIER_USAGE,
@@ -23,7 +24,13 @@ const command: Command = {
     if (positionals.length === 0) {
       throw new ConfigError({ field: '<image>', expected: 'at least one image file', received: 'none' });
     }
-    const c = await createClassifier(classifierOptions(values));
+    const opts = classifierOptions(values);
+    if (values.bundle) {
+      // Signatures by default: verified once, and exactly those bytes are classified with.
+      const { bytes } = await openTrustedBundle('classify', values);
+      Object.assign(opts, { bundle: bytes, pubkey: undefined });
+    }
+    const c = await createClassifier(opts);
     let failed = 0;
     try {
       for (const file of positionals) {

@@ -1,5 +1,5 @@
 import type { ParseArgsConfig } from 'node:util';
-import { checkGolden, loadBundle } from '../../bundle.js';
+import { checkGolden } from '../../bundle.js';
 import { createClassifier } from '../../classifier.js';
 import { jsonLinesReporter, Pipeline } from '../../pipeline.js';
 import { createSource } from '../../sources/index.js';
@@ -8,6 +8,7 @@ import type { FrameOutcome, ModelIdentity, PipelineStats, Reporter } from '../..
 import { ConfigError, EdgeDmpError } from '@edge-dmp/core';
 import { num, parseFlags, type Command } from '@edge-dmp/core';
 import { CLASSIFIER_FLAGS, CLASSIFIER_USAGE, classifierOptions } from '../classifier-flags.js';
+import { openTrustedBundle } from '../trust-flags.js';
 import { MQTT_REPORTER, normalizeOptionalFlags, SERIAL_REPORTER } from '../mqtt-flags.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -101,12 +102,16 @@ const command: Command = {
       height: v.height !== undefined ? num('--height', v.height) : undefined,
       flip: v.flip as Flip | undefined,
     });
-    const classifier = await createClassifier(classifierOptions(v));
-    if (v.bundle && !v['skip-golden']) {
+    const opts = classifierOptions(v);
+    // Signatures by default: the bundle is read once, verified, and those very bytes are run.
+    const trusted = v.bundle ? await openTrustedBundle('run', v) : undefined;
+    if (trusted) Object.assign(opts, { bundle: trusted.bytes, pubkey: undefined });
+    const classifier = await createClassifier(opts);
+    if (trusted && !v['skip-golden']) {
       // Refuse to report anything when the model on this device does not reproduce the answers
       // the converter recorded (wrong preprocessing, label order, a damaged model).
       try {
-        const report = await checkGolden(classifier, await loadBundle(v.bundle), { throwOnFailure: true });
+        const report = await checkGolden(classifier, trusted.loaded, { throwOnFailure: true });
         if (report.total)
           console.error(`edge-dmp run: golden self-check ${report.passed}/${report.total} passed`);
       } catch (e) {
@@ -156,7 +161,15 @@ const command: Command = {
       console.error(`edge-dmp run: source restart ${r.attempt} in ${r.delayMs} ms: ${r.reason}`),
     );
     const p = pipeline;
-    const onSignal = () => void p.stop('signal');
+    const onSignal = () => {
+      void p.stop('signal');
+      // A source stuck in the kernel (a read that never returns) must not keep a stopped device
+      // alive: give the pipeline a few seconds to finish, then exit anyway (unref: no wait otherwise).
+      setTimeout(() => {
+        console.error('edge-dmp run: still busy 5 s after the signal; exiting');
+        process.exit(typeof process.exitCode === 'number' ? process.exitCode : 1);
+      }, 5000).unref();
+    };
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
