@@ -176,6 +176,7 @@ function runWorker(
 ): Result {
   const self = fileURLToPath(import.meta.url);
   const args = [
+    '--conditions=edge-dmp-source',
     '--import',
     'tsx',
     self,

@@ -134,6 +134,7 @@ test('one process per outbox: a live owner is refused, a dead one (kill -9) or a
   const owner = spawn(
     process.execPath,
     [
+      '--conditions=edge-dmp-source',
       '--import',
       'tsx',
       '-e',

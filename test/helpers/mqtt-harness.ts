@@ -164,6 +164,7 @@ export function spawnDevice(config: Record<string, unknown>): DeviceProcess {
   const proc = spawn(
     process.execPath,
     [
+      '--conditions=edge-dmp-source',
       '--import',
       'tsx',
       join(import.meta.dirname, '..', 'fixtures', 'mqtt-device.ts'),
