@@ -70,6 +70,8 @@ const INT8_RULES: Partial<
   CONCATENATION: { version: 2, output: 'same' },
   REDUCE_MAX: { version: 2, output: 'same' },
   MAXIMUM: { version: 2, output: 'same' },
+  SLICE: { version: 2, output: 'same' },
+  STRIDED_SLICE: { version: 2, output: 'same' },
   MAX_POOL_2D: { version: 2, output: 'same' },
 };
 
