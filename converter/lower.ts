@@ -394,13 +394,8 @@ const DUPLICATE: Record<
 function concatCopies(ctx: LowerContext, x: number, t: number, name: string): number {
   const [, h, w, c] = ctx.shape(x);
   const f = [4, 3, 2].find((k) => t % k === 0 && t / k <= 4 && t > 4) ?? (t <= 4 ? t : 0);
-  if (f === 0) {
-    throw new ModelError({
-      field: `layer ${name}`,
-      expected: 't <= 4 or a product of two factors <= 4',
-      received: t,
-    });
-  }
+  // No such split (t = 5, 7, ...): one GATHER (outside the delegate, but correct).
+  if (f === 0) return DUPLICATE.gather(ctx, x, t, 'tile', name);
   const cat = (inputs: number[], out: string) => {
     const y = ctx.act(out, [1, h, w, (ctx.shape(inputs[0])[3] ?? c) * inputs.length]);
     ctx.g.op({
