@@ -1,7 +1,8 @@
 /**
  * Device benchmark (not a test). One run prints one table:
  *  - per-image latency p50/p95 at 32x32 and 224x224 for EfficientNet-B0 vs DMP (10 classes, full
- *    width/depth), fp32 vs int8 in the TFLite WASM runtime, and fp32 in tfjs `wasm`: `infer` is the
+ *    width/depth; the TFLite rows of one resolution timed round-robin, bench/round-robin.ts, so
+ *    their ratios hold on a shared machine), fp32 vs int8 in the TFLite WASM runtime, and fp32 in tfjs `wasm`: `infer` is the
  *    model alone, `classify` adds decoding a 640x480 JPEG and preprocessing with sharp;
  *  - end-to-end fps of the pipeline fed by ffmpeg `testsrc` (320x240 MJPEG at 60 fps) and bare
  *    `classify()` in a loop on frames of the same source, per model, at the largest resolution (at
@@ -25,10 +26,10 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { convertModel } from '../converter/convert.js';
 import { createClassifier, createSource, Pipeline, type Classifier } from '../device/index.js';
-import { loadTfliteModel } from '../device/tflite-runtime.js';
 import { createModel, registerFastKernels, selectBackend } from '../sdk/index.js';
 import { defaultPreprocess } from '../sdk/preprocess.js';
 import { opsOutside, profileTflite } from './op-profile.js';
+import { roundRobin } from './round-robin.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -177,6 +178,7 @@ async function main(): Promise<void> {
     .toBuffer();
   const pipelineRows: Row[] = [];
   const threadRows: Row[] = [];
+  const pending: { row: Row; tflite: Uint8Array }[] = [];
   for (const res of RES) {
     for (const variant of VARIANTS) {
       const name = variant === 'baseline' ? 'b0' : 'b0-dmp';
@@ -211,13 +213,6 @@ async function main(): Promise<void> {
           eval: { x: calib },
           force: true,
         });
-        const rt = await loadTfliteModel(tflite);
-        const input =
-          rt.inputs[0].dtype === 'float32'
-            ? new Float32Array(res * res * 3).fill(0.5)
-            : new Int8Array(res * res * 3);
-        const ti = await timeIt(iters(res), () => rt.infer([input]));
-        rt.dispose();
         const prof = await profileTflite(tflite, 3);
         const c = await createClassifier({
           model: tflite,
@@ -231,34 +226,13 @@ async function main(): Promise<void> {
           model: name,
           engine: 'tflite-runtime',
           precision,
-          p50: pct(ti, 50),
-          p95: pct(ti, 95),
           classifyP50: pct(tc, 50),
           partitions: prof.partitions,
           outside: opsOutside(prof.outside),
           rssMB: rss(),
         };
         rows.push(row);
-        print(row);
-        if (res === RES[RES.length - 1]) {
-          for (const threads of THREADS) {
-            const rtN = await loadTfliteModel(tflite, { threads });
-            const tn = await timeIt(iters(res), () => rtN.infer([input]));
-            rtN.dispose();
-            threadRows.push({
-              section: 'threads',
-              res,
-              model: name,
-              engine: 'tflite-runtime',
-              precision,
-              threads,
-              p50: pct(tn, 50),
-              p95: pct(tn, 95),
-              speedup: pct(ti, 50) / pct(tn, 50),
-              rssMB: rss(),
-            });
-          }
-        }
+        pending.push({ row, tflite });
         if (res === RES[RES.length - 1]) {
           const { fps, bareFps, overheadPct } = await pipelineFps(c, res);
           pipelineRows.push({
@@ -278,6 +252,36 @@ async function main(): Promise<void> {
       tf.dispose([x, calib]);
       model.dispose();
     }
+    // The TFLite rows of this resolution timed round-robin: their ratios hold within the run.
+    const times = await roundRobin(
+      pending.map((p) => ({ bytes: p.tflite })),
+      iters(res),
+    );
+    pending.forEach((p, i) => {
+      p.row.p50 = pct(times[i], 50);
+      p.row.p95 = pct(times[i], 95);
+      print(p.row);
+    });
+    if (res === RES[RES.length - 1]) {
+      for (const p of pending) {
+        const t = await roundRobin(
+          [1, ...THREADS].map((threads) => ({ bytes: p.tflite, threads })),
+          iters(res),
+        );
+        THREADS.forEach((threads, i) =>
+          threadRows.push({
+            ...p.row,
+            section: 'threads',
+            threads,
+            p50: pct(t[i + 1], 50),
+            p95: pct(t[i + 1], 95),
+            speedup: pct(t[0], 50) / pct(t[i + 1], 50),
+            rssMB: rss(),
+          }),
+        );
+      }
+    }
+    pending.length = 0;
   }
   if (!json)
     console.log(
