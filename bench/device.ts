@@ -1,14 +1,19 @@
 /**
  * Device benchmark (not a test). One run prints one table:
  *  - per-image latency p50/p95 at 32x32 and 224x224 for EfficientNet-B0 vs DMP (10 classes, full
- *    width/depth), fp32 vs int8 in the TFLite WASM runtime, and fp32 in tfjs `wasm`: `infer` is the
+ *    width/depth; the TFLite rows of one resolution timed round-robin, bench/round-robin.ts, so
+ *    their ratios hold on a shared machine), fp32 vs int8 in the TFLite WASM runtime, and fp32 in tfjs `wasm`: `infer` is the
  *    model alone, `classify` adds decoding a 640x480 JPEG and preprocessing with sharp;
  *  - end-to-end fps of the pipeline fed by ffmpeg `testsrc` (320x240 MJPEG at 60 fps) and bare
  *    `classify()` in a loop on frames of the same source, per model, at the largest resolution (at
  *    32x32 the 60 fps source, not the model, would be the limit). The pipeline overhead is the median
  *    interval between results over the median classify() time inside the same run, so load from
  *    other processes hits both sides alike; fps are from medians too;
- *  - RSS after each step and the peak.
+ *  - RSS after each step and the peak;
+ *  - per TFLite row, the runtime profiler's XNNPACK partitions and the ops left outside the
+ *    delegate (bench/op-profile.ts; `npm run bench:profile` has the per-op times);
+ *  - at the largest resolution, 2 and 4 interpreter threads (the threaded build) against 1;
+ *  - the DMP/B0 and int8/fp32 ratios against their targets (DMP/B0 <= 0.6, DMP int8 <= 0.7x fp32).
  * Weights are random (speed does not depend on them); BatchNorm statistics are left at init.
  *
  *   npm run bench:device                    # full table (a few minutes on 2 cores)
@@ -21,9 +26,10 @@ import * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import { convertModel } from '../converter/convert.js';
 import { createClassifier, createSource, Pipeline, type Classifier } from '../device/index.js';
-import { loadTfliteModel } from '../runtime/tflite-runtime.js';
 import { createModel, registerFastKernels, selectBackend } from '../sdk/index.js';
 import { defaultPreprocess } from '../core/preprocess.js';
+import { opsOutside, profileTflite } from './op-profile.js';
+import { roundRobin } from './round-robin.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -33,15 +39,21 @@ const VARIANTS = ['baseline', 'dmp'] as const;
 const LABELS = Array.from({ length: 10 }, (_, i) => `c${i}`);
 const iters = (res: number) => (res >= 224 ? (quick ? 5 : 30) : quick ? 30 : 100);
 const PIPELINE_FRAMES = quick ? 20 : 60;
+const THREADS = [2, 4];
 
 interface Row {
-  section: 'latency' | 'pipeline';
+  section: 'latency' | 'pipeline' | 'threads';
+  speedup?: number;
   res: number;
   model: string;
   engine: string;
   precision: string;
   p50?: number;
   p95?: number;
+  threads?: number;
+  /** XNNPACK partitions and the builtin ops outside the delegate (runtime profiler). */
+  partitions?: number;
+  outside?: string;
   classifyP50?: number;
   fps?: number;
   bareFps?: number;
@@ -74,7 +86,13 @@ function print(r: Row): void {
   if (r.section === 'latency') {
     console.log(
       `${String(r.res).padStart(4)}  ${r.model.padEnd(9)} ${r.engine.padEnd(14)} ${r.precision.padEnd(5)}` +
-        ` ${f(r.p50).padStart(9)} ${f(r.p95).padStart(9)} ${f(r.classifyP50).padStart(12)} ${String(r.rssMB).padStart(7)}`,
+        ` ${f(r.p50).padStart(9)} ${f(r.p95).padStart(9)} ${f(r.classifyP50).padStart(12)} ${String(r.rssMB).padStart(7)}` +
+        (r.partitions === undefined ? '' : `  ${String(r.partitions).padStart(5)}  ${r.outside}`),
+    );
+  } else if (r.section === 'threads') {
+    console.log(
+      `${String(r.res).padStart(4)}  ${r.model.padEnd(9)} ${r.precision.padEnd(5)} ${r.threads} threads` +
+        `  p50 ${f(r.p50).padStart(7)} ms  p95 ${f(r.p95).padStart(7)} ms  speed-up vs 1 thread ${f(r.speedup, 2)}x`,
     );
   } else {
     console.log(
@@ -143,7 +161,9 @@ async function main(): Promise<void> {
       `edge-dmp device bench: node ${process.version}, tfjs ${tf.version.tfjs} (wasm), TFLite runtime from tfjs-tflite; ` +
         `${cpus().length} cores, load average ${loadavg()[0].toFixed(1)} at start`,
     );
-    console.log(' res  model     engine         prec   p50 (ms)  p95 (ms)  classify p50   RSS MB');
+    console.log(
+      ' res  model     engine         prec   p50 (ms)  p95 (ms)  classify p50   RSS MB  parts  ops outside the delegate',
+    );
   }
   const jpeg = await sharp({
     create: {
@@ -157,6 +177,8 @@ async function main(): Promise<void> {
     .jpeg()
     .toBuffer();
   const pipelineRows: Row[] = [];
+  const threadRows: Row[] = [];
+  const pending: { row: Row; tflite: Uint8Array }[] = [];
   for (const res of RES) {
     for (const variant of VARIANTS) {
       const name = variant === 'baseline' ? 'b0' : 'b0-dmp';
@@ -191,13 +213,7 @@ async function main(): Promise<void> {
           eval: { x: calib },
           force: true,
         });
-        const rt = await loadTfliteModel(tflite);
-        const input =
-          rt.inputs[0].dtype === 'float32'
-            ? new Float32Array(res * res * 3).fill(0.5)
-            : new Int8Array(res * res * 3);
-        const ti = await timeIt(iters(res), () => rt.infer([input]));
-        rt.dispose();
+        const prof = await profileTflite(tflite, 3);
         const c = await createClassifier({
           model: tflite,
           labels: LABELS,
@@ -210,13 +226,13 @@ async function main(): Promise<void> {
           model: name,
           engine: 'tflite-runtime',
           precision,
-          p50: pct(ti, 50),
-          p95: pct(ti, 95),
           classifyP50: pct(tc, 50),
+          partitions: prof.partitions,
+          outside: opsOutside(prof.outside),
           rssMB: rss(),
         };
         rows.push(row);
-        print(row);
+        pending.push({ row, tflite });
         if (res === RES[RES.length - 1]) {
           const { fps, bareFps, overheadPct } = await pipelineFps(c, res);
           pipelineRows.push({
@@ -236,12 +252,50 @@ async function main(): Promise<void> {
       tf.dispose([x, calib]);
       model.dispose();
     }
+    // The TFLite rows of this resolution timed round-robin: their ratios hold within the run.
+    const times = await roundRobin(
+      pending.map((p) => ({ bytes: p.tflite })),
+      iters(res),
+    );
+    pending.forEach((p, i) => {
+      p.row.p50 = pct(times[i], 50);
+      p.row.p95 = pct(times[i], 95);
+      print(p.row);
+    });
+    if (res === RES[RES.length - 1]) {
+      for (const p of pending) {
+        const t = await roundRobin(
+          [1, ...THREADS].map((threads) => ({ bytes: p.tflite, threads })),
+          iters(res),
+        );
+        THREADS.forEach((threads, i) =>
+          threadRows.push({
+            ...p.row,
+            section: 'threads',
+            threads,
+            p50: pct(t[i + 1], 50),
+            p95: pct(t[i + 1], 95),
+            speedup: pct(t[0], 50) / pct(t[i + 1], 50),
+            rssMB: rss(),
+          }),
+        );
+      }
+    }
+    pending.length = 0;
   }
   if (!json)
     console.log(
       '\nend-to-end: ffmpeg testsrc 320x240 MJPEG 60 fps -> pipeline (no reporter), vs classify() in a loop',
     );
   for (const r of pipelineRows) {
+    rows.push(r);
+    print(r);
+  }
+  if (!json)
+    console.log(
+      `\nthreads (threaded SIMD build; this machine has ${cpus().length} cores, so 4 threads share 2 cores)`,
+    );
+  for (const r of threadRows) {
     rows.push(r);
     print(r);
   }
@@ -284,6 +338,20 @@ async function main(): Promise<void> {
         `\nbad-frame soak (32x32 DMP): ${total} frames, ${failures} failures; RSS ${after200} MB after 200, ${row.rssAfterAllMB} MB after ${total}`,
       );
   }
+  const p50Of = (res: number, model: string, prec: string) =>
+    rows.find(
+      (r) =>
+        r.section === 'latency' &&
+        r.res === res &&
+        r.model === model &&
+        r.engine === 'tflite-runtime' &&
+        r.precision === prec,
+    )?.p50;
+  const int8OverFp32 = (res: number, model: string) => {
+    const a = p50Of(res, model, 'int8');
+    const b = p50Of(res, model, 'fp32');
+    return a && b ? a / b : undefined;
+  };
   const ratio = (res: number, prec: string) => {
     const b = rows.find(
       (r) =>
@@ -309,13 +377,19 @@ async function main(): Promise<void> {
       JSON.stringify({
         section: 'summary',
         dmpOverB0: RES.map((r) => ({ res: r, fp32: ratio(r, 'fp32'), int8: ratio(r, 'int8') })),
+        int8OverFp32: RES.map((r) => ({ res: r, b0: int8OverFp32(r, 'b0'), dmp: int8OverFp32(r, 'b0-dmp') })),
         peakRssMB: peak,
       }),
     );
   } else {
+    const mark = (v: number | undefined, target: number) =>
+      v === undefined ? '-' : `${v.toFixed(2)}x (${v <= target ? 'meets' : 'misses'} <= ${target})`;
     for (const r of RES) {
       console.log(
-        `DMP/B0 latency (TFLite runtime, p50) at ${r}x${r}: fp32 ${ratio(r, 'fp32')?.toFixed(2)}x, int8 ${ratio(r, 'int8')?.toFixed(2)}x`,
+        `DMP/B0 latency (TFLite runtime, p50) at ${r}x${r}: fp32 ${mark(ratio(r, 'fp32'), 0.6)}, int8 ${mark(ratio(r, 'int8'), 0.6)}`,
+      );
+      console.log(
+        `int8/fp32 latency at ${r}x${r}: B0 ${int8OverFp32(r, 'b0')?.toFixed(2)}x, DMP ${mark(int8OverFp32(r, 'b0-dmp'), 0.7)}`,
       );
     }
     console.log(

@@ -1,14 +1,17 @@
 /**
  * EfficientNet-B0 vs its DMP variant at 224x224 (10 classes, random weights) in the TFLite runtime
  * the device uses: p50 / min per model, fp32 and int8, timed round-robin (one inference of each in
- * turn) so load from other processes hits all alike. `dmp (unfused)` is the DMP model lowered with
- * `fuseDuplicate: false` (GATHER + DEPTHWISE_CONV_2D), the lowering before the fold;
- * `dmp max_pool_2d` lowers ChannelMaxPool to MAX_POOL_2D (XNNPACK) instead of REDUCE_MAX;
- * `dmp int8 mult t` keeps the folded depth_multiplier t in int8 (`splitDepthMultiplier: false`),
- * where the default writes GATHER + DEPTHWISE_CONV_2D (multiplier 1) again.
+ * turn) so load from other processes hits all alike. `dmp` is the default lowering (DMP blocks relaid
+ * out in the tile order: CONCATENATION + DEPTHWISE_CONV_2D ... RESHAPE + MAX_POOL_2D, relayout.ts);
+ * `dmp slice_max` / `dmp reduce_max` / `dmp gather` change the max-pool (SLICE + MAXIMUM,
+ * RESHAPE + REDUCE_MAX) or the duplicate (GATHER) inside relaid blocks; `dmp interleave` is the
+ * lowering before the relayout (`relayout: false`: duplicate folded into depth_multiplier t,
+ * RESHAPE + REDUCE_MAX; in int8 GATHER + multiplier 1) and `dmp interleave int8 mult t` that with
+ * the multiplier kept in int8 (`splitDepthMultiplier: false`).
  *
  *   nice node --import tsx bench/dmp-b0.ts [--runs N]
  */
+import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';
 import { calibrate } from '../converter/convert.js';
@@ -29,6 +32,7 @@ function pct(xs: number[], p: number): number {
 
 await selectBackend('wasm');
 registerFastKernels();
+console.log(`load average ${loadavg()[0].toFixed(1)} at start`);
 const candidates: {
   name: string;
   variant: 'baseline' | 'dmp';
@@ -38,9 +42,17 @@ const candidates: {
 }[] = [
   { name: 'b0', variant: 'baseline', opts: {} },
   { name: 'dmp', variant: 'dmp', opts: {} },
-  { name: 'dmp (unfused)', variant: 'dmp', opts: { fuseDuplicate: false } },
-  { name: 'dmp max_pool_2d', variant: 'dmp', opts: { maxpool: 'max_pool_2d' } },
-  { name: 'dmp int8 mult t', variant: 'dmp', opts: {}, split: false, int8Only: true },
+  { name: 'dmp slice_max', variant: 'dmp', opts: { maxpool: 'slice_max' } },
+  { name: 'dmp reduce_max', variant: 'dmp', opts: { maxpool: 'reduce_max' } },
+  { name: 'dmp gather', variant: 'dmp', opts: { duplicate: 'gather' } },
+  { name: 'dmp interleave', variant: 'dmp', opts: { relayout: false } },
+  {
+    name: 'dmp interleave int8 mult t',
+    variant: 'dmp',
+    opts: { relayout: false },
+    split: false,
+    int8Only: true,
+  },
 ];
 const calib = tf.randomUniform([2, RES, RES, 3], 0, 1, 'float32', 8);
 for (const precision of ['fp32', 'int8'] as const) {
@@ -78,7 +90,7 @@ for (const precision of ['fp32', 'int8'] as const) {
   for (const l of loaded) {
     const p50 = pct(l.t, 50);
     console.log(
-      `${RES}  ${precision.padEnd(5)} ${l.c.name.padEnd(14)} p50 ${p50.toFixed(1).padStart(6)} ms  ` +
+      `${RES}  ${precision.padEnd(5)} ${l.c.name.padEnd(26)} p50 ${p50.toFixed(1).padStart(6)} ms  ` +
         `min ${Math.min(...l.t)
           .toFixed(1)
           .padStart(6)} ms  ${(p50 / b0).toFixed(2)}x b0`,
@@ -86,3 +98,4 @@ for (const precision of ['fp32', 'int8'] as const) {
     l.rt.dispose();
   }
 }
+console.log(`load average ${loadavg()[0].toFixed(1)} at end`);

@@ -119,6 +119,27 @@ export const FP32_TOLERANCE = 1e-3;
  */
 export const DECIDED_MARGIN = 0.5;
 
+/**
+ * The int8 gate (the owner's criterion, issue 15): accuracy drop <= maxDrop points and at least this
+ * top-1 agreement on the decided predictions; overall agreement is reported, not gated (its floor
+ * is the int8 rounding noise on near-ties, docs/converter.md).
+ */
+export const INT8_MIN_DECIDED_AGREEMENT = 0.99;
+
+/**
+ * Whether a report card passes: fp32 within FP32_TOLERANCE; int8 within the drop and the decided
+ * agreement; fp16 / dynamic within the drop.
+ * @example passes({ quantize: 'int8', relDiff: 0.1, decidedAgreement: 0.995, accuracy: { drop: 0.4 } }, 1) // true
+ */
+export function passes(
+  card: Pick<ReportCard, 'quantize' | 'relDiff' | 'decidedAgreement'> & { accuracy?: { drop: number } },
+  maxDrop: number,
+): boolean {
+  if (card.quantize === 'fp32') return card.relDiff <= FP32_TOLERANCE;
+  const dropOk = !card.accuracy || card.accuracy.drop <= maxDrop;
+  return card.quantize === 'int8' ? dropOk && card.decidedAgreement >= INT8_MIN_DECIDED_AGREEMENT : dropOk;
+}
+
 function quantizeInput(
   x: Float32Array,
   dtype: string,
@@ -303,8 +324,7 @@ export async function verifyTflite(
       converted: p.n ? (100 * p.q) / p.n : 0,
     }));
   }
-  card.passed =
-    o.quantize === 'fp32' ? card.relDiff <= FP32_TOLERANCE : !card.accuracy || card.accuracy.drop <= maxDrop;
+  card.passed = passes(card, maxDrop);
   return card;
 }
 

@@ -9,11 +9,12 @@ import type * as tf from '@tensorflow/tfjs';
 import { ConfigError, ModelError } from '@edge-dmp/core';
 import { GraphBuilder, bytesOf, dropUnused, type Graph } from '@edge-dmp/core';
 import { Activation, Padding } from '@edge-dmp/core';
+import { permuteAxes, planRelayout, type RelayoutPlan } from './relayout.js';
 
 /** Op sequences for ChannelDuplicate (see docs/converter.md for the measurement). */
 export type DuplicateStrategy = 'gather' | 'tile' | 'concat';
 /** Op sequences for ChannelMaxPool. */
-export type MaxPoolStrategy = 'reduce_max' | 'maximum' | 'max_pool_2d';
+export type MaxPoolStrategy = 'reduce_max' | 'maximum' | 'max_pool_2d' | 'slice_max';
 
 export interface LowerOptions {
   /** Append SOFTMAX to the logits. Default false. */
@@ -25,6 +26,12 @@ export interface LowerOptions {
    * depth_multiplier t (GATHER is not delegated to XNNPACK). Default true.
    */
   fuseDuplicate?: boolean;
+  /**
+   * Lower interleave-order DMP blocks in the tile channel order (weights permuted, same outputs):
+   * the duplicate becomes CONCATENATION and the max-pool contiguous SLICE + MAXIMUM, which the
+   * delegate takes (relayout.ts). Default true.
+   */
+  relayout?: boolean;
 }
 
 /** Default op sequences: the fastest in the TFLite runtime per `bench/dmp-ops.ts`. */
@@ -33,12 +40,24 @@ export const DEFAULT_STRATEGY: { duplicate: DuplicateStrategy; maxpool: MaxPoolS
   maxpool: 'reduce_max',
 };
 
+/**
+ * Default op sequences inside a relaid DMP block (tile order, relayout.ts): the ones XNNPACK
+ * delegates, measured fastest end to end (docs/converter.md, "Lowering DMP for the delegate").
+ */
+export const RELAID_STRATEGY: { duplicate: DuplicateStrategy; maxpool: MaxPoolStrategy } = {
+  duplicate: 'concat',
+  maxpool: 'max_pool_2d',
+};
+
 interface LayerNode {
   layer: tf.layers.Layer;
+  name: string;
   className: string;
   config: Record<string, unknown>;
   inputIds: number[];
   outputIds: number[];
+  inChannels: number[];
+  outChannels: number[];
 }
 
 /** State shared by the lowering functions. */
@@ -57,8 +76,25 @@ export class LowerContext {
   constructor(
     readonly nodes: LayerNode[],
     readonly consumers: Map<number, LayerNode[]>,
-    readonly opts: Required<Pick<LowerOptions, 'duplicate' | 'maxpool' | 'fuseDuplicate'>>,
+    readonly opts: Required<Pick<LowerOptions, 'duplicate' | 'maxpool' | 'fuseDuplicate'>> & {
+      /** Strategies inside relaid blocks. */
+      relaid: { duplicate: DuplicateStrategy; maxpool: MaxPoolStrategy };
+    },
+    /** DMP regions lowered in the tile channel order (relayout.ts). */
+    readonly relayout: RelayoutPlan = { tile: new Set(), axes: new Map(), perm: new Map() },
   ) {}
+
+  /** A layer's weights by short name, permuted where the layer sits in a relaid DMP region. */
+  weights(layer: tf.layers.Layer): Map<string, { shape: number[]; data: Float32Array }> {
+    const ws = weightsByName(layer);
+    const axes = this.relayout.axes.get(layer.name);
+    const perm = this.relayout.perm.get(layer.name);
+    if (!axes || !perm) return ws;
+    for (const [k, w] of ws) {
+      if (axes[k]?.length) ws.set(k, { shape: w.shape, data: permuteAxes(w.data, w.shape, axes[k], perm) });
+    }
+    return ws;
+  }
 
   act(name: string, shape: number[]): number {
     return this.g.tensor({ name, shape, type: 'FLOAT32' });
@@ -110,7 +146,7 @@ function foldBn(
   if (cons.length !== 1 || !BATCH_NORMS.has(cons[0].className)) return null;
   if (n.config.activation && n.config.activation !== 'linear') return null;
   const bn = cons[0];
-  const w = weightsByName(bn.layer);
+  const w = ctx.weights(bn.layer);
   const eps = Number(bn.config.epsilon ?? 1e-3);
   const mean = need(w.get('moving_mean'), bn.layer.name, 'moving_mean').data;
   const variance = need(w.get('moving_variance'), bn.layer.name, 'moving_variance').data;
@@ -192,7 +228,7 @@ function conv(ctx: LowerContext, n: LayerNode, inputs: number[], depthwise: bool
   const [sh, sw] = pair(cfg.strides ?? 1);
   const [dh, dw] = pair(cfg.dilationRate ?? 1);
   const padding = String(cfg.padding ?? 'valid');
-  const ws = weightsByName(n.layer);
+  const ws = ctx.weights(n.layer);
   const kernel = need(ws.get(depthwise ? 'depthwise_kernel' : 'kernel'), n.layer.name, 'a kernel');
   // A folded ChannelDuplicate(t) before it: the input has C channels, the kernel [KH,KW,C*t,M] is
   // read as [KH,KW,C,t*M] (channel c*t+j of the duplicate is input channel c), so output c*t*M+k
@@ -308,8 +344,9 @@ function gather(ctx: LowerContext, x: number, indices: number[], axis: number, n
   return y;
 }
 
-function channelT(n: LayerNode): { t: number; order: string } {
-  return { t: Number(n.config.t), order: String(n.config.order ?? 'interleave') };
+function channelT(ctx: LowerContext, n: LayerNode): { t: number; order: string } {
+  const order = ctx.relayout.tile.has(n.name) ? 'tile' : String(n.config.order ?? 'interleave');
+  return { t: Number(n.config.t), order };
 }
 
 /** ChannelDuplicate op sequences; all give out[c*t+j] = in[c] (interleave) or out[j*C+c] = in[c] (tile). */
@@ -338,6 +375,7 @@ const DUPLICATE: Record<
   },
   concat: (ctx, x, t, order, name) => {
     const [, h, w, c] = ctx.shape(x);
+    if (order === 'tile') return concatCopies(ctx, x, t, name);
     const src = order === 'interleave' ? reshape(ctx, x, [h * w, c, 1], `${name}/in`) : x;
     const axis = order === 'interleave' ? 2 : 3;
     const shape = order === 'interleave' ? [h * w, c, t] : [1, h, w, c * t];
@@ -351,6 +389,101 @@ const DUPLICATE: Record<
     return order === 'interleave' ? reshape(ctx, cat, [1, h, w, c * t], name) : cat;
   },
 };
+
+/**
+ * t copies of x along the channels (tile order) as CONCATENATIONs of at most 4 inputs (XNNPACK
+ * delegates 2-4): t = 6 is concat(concat(x, x, x), same).
+ */
+function concatCopies(ctx: LowerContext, x: number, t: number, name: string): number {
+  const [, h, w, c] = ctx.shape(x);
+  const f = [4, 3, 2].find((k) => t % k === 0 && t / k <= 4 && t > 4) ?? (t <= 4 ? t : 0);
+  // No such split (t = 5, 7, ...): one GATHER (outside the delegate, but correct).
+  if (f === 0) return DUPLICATE.gather(ctx, x, t, 'tile', name);
+  const cat = (inputs: number[], out: string) => {
+    const y = ctx.act(out, [1, h, w, (ctx.shape(inputs[0])[3] ?? c) * inputs.length]);
+    ctx.g.op({
+      op: 'CONCATENATION',
+      inputs,
+      outputs: [y],
+      options: { kind: 'ConcatenationOptions', values: { axis: 3, fused_activation_function: 0 } },
+    });
+    return y;
+  };
+  if (f === t) return cat(new Array<number>(t).fill(x), name);
+  const inner = cat(new Array<number>(f).fill(x), `${name}/x${f}`);
+  return cat(new Array<number>(t / f).fill(inner), name);
+}
+
+function slice(ctx: LowerContext, x: number, begin: number[], size: number[], name: string): number {
+  const y = ctx.act(name, size);
+  ctx.g.op({
+    op: 'SLICE',
+    inputs: [x, ctx.g.constI32(`${name}/begin`, [4], begin), ctx.g.constI32(`${name}/size`, [4], size)],
+    outputs: [y],
+    options: { kind: 'SliceOptions', values: {} },
+  });
+  return y;
+}
+
+function stridedSlice(ctx: LowerContext, x: number, j: number, t: number, name: string): number {
+  const [, h, w, c] = ctx.shape(x);
+  const y = ctx.act(name, [1, h, w, c / t]);
+  ctx.g.op({
+    op: 'STRIDED_SLICE',
+    inputs: [
+      x,
+      ctx.g.constI32(`${name}/begin`, [4], [0, 0, 0, j]),
+      ctx.g.constI32(`${name}/end`, [4], [1, h, w, c]),
+      ctx.g.constI32(`${name}/strides`, [4], [1, 1, 1, t]),
+    ],
+    outputs: [y],
+    options: {
+      kind: 'StridedSliceOptions',
+      values: {
+        begin_mask: 0,
+        end_mask: 0,
+        ellipsis_mask: 0,
+        new_axis_mask: 0,
+        shrink_axis_mask: 0,
+        offset: false,
+      },
+    },
+  });
+  return y;
+}
+
+/** MAX_POOL_2D with a 1 x t window and stride. */
+function maxPool1xT(ctx: LowerContext, x: number, t: number, shape: number[], name: string): number {
+  const y = ctx.act(name, shape);
+  ctx.g.op({
+    op: 'MAX_POOL_2D',
+    inputs: [x],
+    outputs: [y],
+    options: {
+      kind: 'Pool2DOptions',
+      values: {
+        padding: Padding.VALID,
+        stride_w: t,
+        stride_h: 1,
+        filter_width: t,
+        filter_height: 1,
+        fused_activation_function: 0,
+      },
+    },
+  });
+  return y;
+}
+
+function maximum(ctx: LowerContext, a: number, b: number, name: string): number {
+  const y = ctx.act(name, ctx.shape(a));
+  ctx.g.op({
+    op: 'MAXIMUM',
+    inputs: [a, b],
+    outputs: [y],
+    options: { kind: 'MaximumMinimumOptions', values: {} },
+  });
+  return y;
+}
 
 /** ChannelMaxPool op sequences: max over {c*t+j} (interleave) or {j*C'+c} (tile). */
 const MAXPOOL: Record<
@@ -377,30 +510,32 @@ const MAXPOOL: Record<
     return reshape(ctx, red, [1, h, w, g], name);
   },
   // MAX_POOL_2D with a 1 x t window over a reshaped view: interleave [1, H*W*C', t, 1] (one
-  // channel), tile [1, H*W, t, C'] (C' channels).
+  // channel); tile [1, H, W*t, C'] (pixel w*t+j holds copy j: C' channels, and the pooled
+  // output is already [1, H, W, C'], one RESHAPE in all).
   max_pool_2d: (ctx, x, t, order, name) => {
     const [, h, w, c] = ctx.shape(x);
     const g = c / t;
+    if (order === 'tile')
+      return maxPool1xT(ctx, reshape(ctx, x, [1, h, w * t, g], `${name}/grouped`), t, [1, h, w, g], name);
     const view = order === 'interleave' ? [1, h * w * g, t, 1] : [1, h * w, t, g];
     const grouped = reshape(ctx, x, view, `${name}/grouped`);
-    const pooled = ctx.act(`${name}/max`, order === 'interleave' ? [1, h * w * g, 1, 1] : [1, h * w, 1, g]);
-    ctx.g.op({
-      op: 'MAX_POOL_2D',
-      inputs: [grouped],
-      outputs: [pooled],
-      options: {
-        kind: 'Pool2DOptions',
-        values: {
-          padding: Padding.VALID,
-          stride_w: t,
-          stride_h: 1,
-          filter_width: t,
-          filter_height: 1,
-          fused_activation_function: 0,
-        },
-      },
-    });
+    const pooled = maxPool1xT(ctx, grouped, t, [1, h * w * g, 1, 1], `${name}/max`);
     return reshape(ctx, pooled, [1, h, w, g], name);
+  },
+  // Tile: group j is the contiguous SLICE [j*C', (j+1)*C'); interleave: STRIDED_SLICE from j by t.
+  // MAXIMUM folds them pairwise.
+  slice_max: (ctx, x, t, order, name) => {
+    const [, h, w, c] = ctx.shape(x);
+    const g = c / t;
+    let acc = -1;
+    for (let j = 0; j < t; j++) {
+      const part =
+        order === 'tile'
+          ? slice(ctx, x, [0, 0, 0, j * g], [1, h, w, g], `${name}/part${j}`)
+          : stridedSlice(ctx, x, j, t, `${name}/part${j}`);
+      acc = acc < 0 ? part : maximum(ctx, acc, part, j === t - 1 ? name : `${name}/max${j}`);
+    }
+    return acc;
   },
   maximum: (ctx, x, t, order, name) => {
     const c = ctx.shape(x)[3];
@@ -432,7 +567,7 @@ function standaloneBn(ctx: LowerContext, n: LayerNode, inputs: number[]): number
   if (ctx.folded.has(n.layer.name)) return [x];
   // Standalone BN (not after a conv): y = x * scale + shift, per channel.
   const c = ctx.shape(x)[ctx.shape(x).length - 1];
-  const w = weightsByName(n.layer);
+  const w = ctx.weights(n.layer);
   const eps = Number(n.config.epsilon ?? 1e-3);
   const mean = need(w.get('moving_mean'), n.layer.name, 'moving_mean').data;
   const variance = need(w.get('moving_variance'), n.layer.name, 'moving_variance').data;
@@ -465,7 +600,16 @@ export const LOWERINGS: Record<string, Lowering> = {
   GlobalAveragePooling2D: (ctx, n, inputs) => {
     const [x] = inputs;
     const s = ctx.shape(x);
-    const keep = Boolean(n.config.keepDims);
+    // Followed only by Reshape to [1, 1, C] (the SE squeeze): MEAN with keep_dims gives that shape
+    // in one op; a RESHAPE would run outside XNNPACK in int8 and split the delegated graph.
+    const cons = ctx.consumers.get(n.outputIds[0]) ?? [];
+    const toSe =
+      cons.length === 1 &&
+      cons[0].className === 'Reshape' &&
+      (cons[0].config.targetShape as number[]).map(Number).join() === `1,1,${s[3]}` &&
+      !ctx.modelOutputs.has(n.outputIds[0]);
+    if (toSe) ctx.folded.add(cons[0].name);
+    const keep = toSe || Boolean(n.config.keepDims);
     const axes = ctx.g.constI32(`${n.layer.name}/axes`, [2], [1, 2]);
     const y = ctx.act(n.layer.name, keep ? [1, 1, 1, s[3]] : [1, s[3]]);
     ctx.g.op({
@@ -477,6 +621,7 @@ export const LOWERINGS: Record<string, Lowering> = {
     return [y];
   },
   Reshape: (ctx, n, inputs) => {
+    if (ctx.folded.has(n.name)) return [inputs[0]];
     const target = (n.config.targetShape as number[]).map(Number);
     return [reshape(ctx, inputs[0], [1, ...target], n.layer.name)];
   },
@@ -539,7 +684,7 @@ export const LOWERINGS: Record<string, Lowering> = {
   SpatialDropout2D: identity,
   DropConnect: identity,
   ChannelDuplicate: (ctx, n, inputs) => {
-    const { t, order } = channelT(n);
+    const { t, order } = channelT(ctx, n);
     if (t === 1) return [inputs[0]];
     const cons = ctx.consumers.get(n.outputIds[0]) ?? [];
     const foldable =
@@ -552,12 +697,14 @@ export const LOWERINGS: Record<string, Lowering> = {
       ctx.dupFolded.set(cons[0].layer.name, t);
       return [inputs[0]];
     }
-    return [DUPLICATE[ctx.opts.duplicate](ctx, inputs[0], t, order, n.layer.name)];
+    const strategy = ctx.relayout.tile.has(n.name) ? ctx.opts.relaid.duplicate : ctx.opts.duplicate;
+    return [DUPLICATE[strategy](ctx, inputs[0], t, order, n.layer.name)];
   },
   ChannelMaxPool: (ctx, n, inputs) => {
-    const { t, order } = channelT(n);
+    const { t, order } = channelT(ctx, n);
     if (t === 1) return [inputs[0]];
-    return [MAXPOOL[ctx.opts.maxpool](ctx, inputs[0], t, order, n.layer.name)];
+    const strategy = ctx.relayout.tile.has(n.name) ? ctx.opts.relaid.maxpool : ctx.opts.maxpool;
+    return [MAXPOOL[strategy](ctx, inputs[0], t, order, n.layer.name)];
   },
 };
 
@@ -609,21 +756,36 @@ export function lowerModel(model: tf.LayersModel, opts: LowerOptions = {}): Grap
         received: `${node.length} uses`,
       });
     }
+    const ch = (ts: tf.SymbolicTensor[]) => ts.map((t) => Number(t.shape[t.shape.length - 1]));
     return {
       layer,
+      name: layer.name,
       className: layer.getClassName(),
       config: layer.getConfig() as Record<string, unknown>,
       inputIds: node[0].inputTensors.map(symId),
       outputIds: node[0].outputTensors.map(symId),
+      inChannels: ch(node[0].inputTensors),
+      outChannels: ch(node[0].outputTensors),
     };
   });
   const consumers = new Map<number, LayerNode[]>();
   for (const n of nodes) for (const id of n.inputIds) consumers.set(id, [...(consumers.get(id) ?? []), n]);
-  const ctx = new LowerContext(nodes, consumers, {
-    duplicate,
-    maxpool,
-    fuseDuplicate: opts.fuseDuplicate ?? true,
-  });
+  const outputs = new Set([symId(model.outputs[0])]);
+  const ctx = new LowerContext(
+    nodes,
+    consumers,
+    {
+      duplicate,
+      maxpool,
+      fuseDuplicate: opts.fuseDuplicate ?? true,
+      // An explicit strategy applies inside relaid blocks too.
+      relaid: {
+        duplicate: opts.duplicate ?? RELAID_STRATEGY.duplicate,
+        maxpool: opts.maxpool ?? RELAID_STRATEGY.maxpool,
+      },
+    },
+    (opts.relayout ?? true) ? planRelayout(nodes, consumers, outputs) : undefined,
+  );
   ctx.modelOutputs.add(symId(model.outputs[0]));
 
   const inShape = model.inputs[0].shape.map((d, i) => (i === 0 ? 1 : Number(d)));

@@ -191,6 +191,19 @@ const EXEC: Record<string, (c: ExecContext) => tf.Tensor> = {
       Number(op.options?.values.axis ?? 0),
     ),
   MAXIMUM: ({ op, v }) => tf.maximum(v(op.inputs[0]), v(op.inputs[1])),
+  // Shapes were lowered at batch 1: the batch axis is taken whole.
+  SLICE: ({ g, op, v }) => {
+    const begin = Array.from(ints(g, op.inputs[1]));
+    const size = Array.from(ints(g, op.inputs[2]));
+    size[0] = -1;
+    return tf.slice(v(op.inputs[0]), begin, size);
+  },
+  STRIDED_SLICE: ({ g, op, v }) => {
+    const x = v(op.inputs[0]);
+    const end = Array.from(ints(g, op.inputs[2]));
+    end[0] = x.shape[0];
+    return tf.stridedSlice(x, Array.from(ints(g, op.inputs[1])), end, Array.from(ints(g, op.inputs[3])));
+  },
   MAX_POOL_2D: ({ op, v }) => {
     const o = op.options?.values ?? {};
     const { strides, pad } = window(op);

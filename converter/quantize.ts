@@ -70,6 +70,8 @@ const INT8_RULES: Partial<
   CONCATENATION: { version: 2, output: 'same' },
   REDUCE_MAX: { version: 2, output: 'same' },
   MAXIMUM: { version: 2, output: 'same' },
+  SLICE: { version: 2, output: 'same' },
+  STRIDED_SLICE: { version: 2, output: 'same' },
   MAX_POOL_2D: { version: 2, output: 'same' },
 };
 
@@ -425,9 +427,11 @@ function fullInt8(g0: Graph, o: QuantizeOptions): Graph {
         };
         params.set(ti, { scale: scale[0], zeroPoint: 0 });
       } else if (w && slot === w.bias) {
+        // TFLite's spec: bias scale = input scale x weight scale, one per weight scale (a
+        // per-tensor weight, e.g. FULLY_CONNECTED, gets a per-tensor bias).
         const ws = g.tensors[op.inputs[w.weight]].quant?.scale ?? [1];
-        const scale = Array.from(v, (_, c) => sIn * ws[ws.length === 1 ? 0 : c]);
-        const q = Int32Array.from(v, (b, c) => roundAway(b / scale[c]));
+        const scale = ws.map((s) => sIn * s);
+        const q = Int32Array.from(v, (b, c) => roundAway(b / scale[scale.length === 1 ? 0 : c]));
         g.tensors[ti] = {
           ...t,
           type: 'INT32',

@@ -24,7 +24,51 @@ export interface TfliteModel {
   inputs: TensorSpec[];
   outputs: TensorSpec[];
   infer(inputs: ArrayBufferView[]): (Float32Array | Int8Array | Uint8Array | Int32Array)[];
+  /** Per-op timings of the `infer()` calls so far (load with `profile: true`; else empty). */
+  profile(): OpProfile;
   dispose(): void;
+}
+
+/** The runtime profiler's view of a model: its nodes in run order, averaged over the calls so far. */
+export interface OpProfile {
+  /** Top-level nodes: builtin ops and delegate partitions (`TfLiteXNNPackDelegate`). */
+  nodes: { type: string; name: string; avgMs: number }[];
+  /** Number of XNNPACK partitions. */
+  partitions: number;
+  /** Builtin ops run outside the delegate: type -> count. */
+  outside: Record<string, number>;
+  /** Ops inside the delegate (XNNPACK operator names, e.g. `Convolution (NHWC, QS8) DWConv`) -> total ms. */
+  delegated: Record<string, number>;
+}
+
+/**
+ * Parses the runtime's profiling summary (TFLite's ProfileSummaryDefaultFormatter text).
+ * @example const p = parseProfileSummary(summaryText); // p.partitions
+ */
+export function parseProfileSummary(text: string): OpProfile {
+  const out: OpProfile = { nodes: [], partitions: 0, outside: {}, delegated: {} };
+  // Two reports (the interpreter's, then 'Delegate internal:'), each with a 'Run Order' table.
+  let delegate = false;
+  let section = '';
+  for (const line of text.split('\n')) {
+    if (line.startsWith('Delegate internal')) delegate = true;
+    if (line.includes('=====')) section = line.includes('Run Order') ? (delegate ? 'delegate' : 'run') : '';
+    const cells = line
+      .split('\t')
+      .map((c) => c.trim())
+      .filter(Boolean);
+    if (cells.length < 8 || cells[0] === '[node type]' || Number.isNaN(Number(cells[2]))) continue;
+    const [type, , avg, , , , , name] = cells;
+    if (section === 'run') {
+      out.nodes.push({ type, name, avgMs: Number(avg) });
+      if (type === 'TfLiteXNNPackDelegate') out.partitions++;
+      else out.outside[type] = (out.outside[type] ?? 0) + 1;
+    } else if (section === 'delegate' && type === 'DelegateOpInvoke') {
+      const op = name.replace(/^Delegate\//, '').replace(/:\d+$/, '');
+      out.delegated[op] = (out.delegated[op] ?? 0) + Number(avg);
+    }
+  }
+  return out;
 }
 
 export interface RuntimeOptions {
@@ -32,6 +76,8 @@ export interface RuntimeOptions {
   threads?: number;
   /** Use the SIMD build; default: when the engine supports WebAssembly SIMD. */
   simd?: boolean;
+  /** Record per-op timings of each `infer()` (the runtime's own profiler); read with `profile()`. */
+  profile?: boolean;
 }
 
 /** The TFLite runtime refused a model or failed to run it; `log` holds the runtime's own lines. */
@@ -60,6 +106,7 @@ interface CppVector<T> {
 interface Runner {
   GetInputs(): CppVector<TensorInfo>;
   GetOutputs(): CppVector<TensorInfo>;
+  GetProfilingSummary(): string;
   Infer(): boolean;
   delete(): void;
 }
@@ -256,7 +303,7 @@ export async function loadTfliteModel(bytes: Uint8Array, opts: RuntimeOptions = 
   m.HEAPU8.set(bytes, ptr);
   const status = m.TFLiteWebModelRunner.CreateFromBufferAndOptions(ptr, bytes.length, {
     numThreads: threads,
-    enableProfiling: false,
+    enableProfiling: opts.profile ?? false,
     maxProfilingBufferEntries: 1024,
   });
   if (!status.ok()) {
@@ -336,6 +383,9 @@ export async function loadTfliteModel(bytes: Uint8Array, opts: RuntimeOptions = 
         const v = t.data();
         return (v as Float32Array).slice() as Float32Array | Int8Array | Uint8Array | Int32Array;
       });
+    },
+    profile() {
+      return parseProfileSummary(opts.profile ? runner.GetProfilingSummary() : '');
     },
     dispose() {
       if (disposed) return;

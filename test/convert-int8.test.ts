@@ -9,7 +9,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { convertModel, VerificationError, type Samples } from '../converter/convert.js';
+import {
+  convertModel,
+  INT8_MIN_DECIDED_AGREEMENT,
+  passes,
+  VerificationError,
+  type Samples,
+} from '../converter/convert.js';
 import { readTflite } from '../core/tflite/reader.js';
 import { loadTfliteModel } from '../runtime/tflite-runtime.js';
 import { loadData } from '../sdk/data/index.js';
@@ -102,6 +108,23 @@ describe('int8 full integer', () => {
       assert.equal(floats.length, 2);
     });
   }
+
+  it('the int8 gate: accuracy drop <= maxDrop and >= 99% decided agreement; overall agreement only reported', () => {
+    assert.equal(INT8_MIN_DECIDED_AGREEMENT, 0.99);
+    const card = (drop: number, decided: number) => ({
+      quantize: 'int8' as const,
+      relDiff: 0.2,
+      decidedAgreement: decided,
+      accuracy: { drop },
+    });
+    assert.equal(passes(card(0.4, 0.995), 1), true);
+    assert.equal(passes(card(0.4, 0.985), 1), false, 'decided agreement below 99%');
+    assert.equal(passes(card(1.2, 1), 1), false, 'drop above maxDrop');
+    assert.equal(passes(card(1.2, 1), 2), true);
+    // fp16 / dynamic: the drop only; fp32: the logit tolerance only.
+    assert.equal(passes({ ...card(0.4, 0.9), quantize: 'dynamic' }, 1), true);
+    assert.equal(passes({ ...card(0, 1), quantize: 'fp32', relDiff: 2e-3 }, 1), false);
+  });
 
   it('uint8 input and int8 output carry their quantization and still agree', async () => {
     const { tflite, report } = await convertModel(models.dmp, {

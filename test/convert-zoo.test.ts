@@ -74,19 +74,19 @@ describe('every zoo variant converts to fp32 within tolerance', () => {
       assert.equal(report.passed, true);
       const read = readTflite(tflite);
       const ops = new Set(read.ops.map((o) => o.op));
-      const dmpOps = variant === 'dmp' || variant === 'duplicate';
-      // Interleave: every duplicate folds into the depthwise conv after it (depth_multiplier t).
-      assert.equal(ops.has('GATHER'), dmpOps && order === 'tile', 'tile-order duplicate lowers to GATHER');
+      // DMP blocks relaid out in the tile order (relayout.ts): CONCATENATION + MAX_POOL_2D, which
+      // XNNPACK delegates; a duplicate alone folds into depth_multiplier; a max-pool alone is REDUCE_MAX.
+      const dmp = variant === 'dmp';
+      assert.equal(ops.has('GATHER'), false, 'no GATHER');
+      assert.equal(ops.has('CONCATENATION'), dmp, 'DMP duplicate as CONCATENATION');
+      assert.equal(ops.has('MAX_POOL_2D'), dmp, 'DMP max-pool as MAX_POOL_2D');
       assert.equal(
         read.ops.some((o) => o.op === 'DEPTHWISE_CONV_2D' && Number(o.options?.values.depth_multiplier) > 1),
-        dmpOps && order === 'interleave',
-        'interleave duplicate folds into depth_multiplier',
+        variant === 'duplicate',
+        'a lone interleave duplicate folds into depth_multiplier',
       );
-      assert.equal(
-        ops.has('REDUCE_MAX'),
-        variant === 'dmp' || variant === 'maxpool',
-        'max-pool lowers to REDUCE_MAX',
-      );
+      assert.equal(ops.has('REDUCE_MAX'), variant === 'maxpool', 'a lone max-pool lowers to REDUCE_MAX');
+      if (dmp) assert.equal(ops.has('RESHAPE'), true);
       // Constant bytes ~ 4 bytes per inference parameter (BN folded away).
       const params = m.countParams();
       assert.ok(
@@ -128,7 +128,14 @@ describe('int8 and the duplicate folded into the depthwise conv', () => {
   it('efficientnet-b0 dmp: split back to GATHER + multiplier 1 by default; kept, per-channel over C*t', async () => {
     const m = randomModel('efficientnet-b0', 'dmp');
     const x = samples();
-    const { tflite, report } = await convertModel(m, { quantize: 'int8', calib: x, eval: x, force: true });
+    // relayout: false keeps the interleave order, where the duplicate folds into the depthwise conv.
+    const { tflite, report } = await convertModel(m, {
+      quantize: 'int8',
+      calib: x,
+      eval: x,
+      force: true,
+      relayout: false,
+    });
     assert.ok(report.top1Agreement >= 10 / 12, `agreement ${report.top1Agreement}`);
     const mults = (g: Graph) =>
       g.ops
@@ -138,7 +145,7 @@ describe('int8 and the duplicate folded into the depthwise conv', () => {
     assert.ok(mults(split).every((k) => k === 1));
     assert.ok(split.ops.some((o) => o.op === 'GATHER'));
     // Kept (splitDepthMultiplier: false): int8 weights per channel on axis 3, C*t scales; runs.
-    const g = lowerModel(m);
+    const g = lowerModel(m, { relayout: false });
     const q = quantizeGraph(g, 'int8', { ranges: await calibrate(g, x.x), splitDepthMultiplier: false });
     assert.ok(mults(q).some((k) => k > 1));
     assert.ok(!q.ops.some((o) => o.op === 'GATHER'));

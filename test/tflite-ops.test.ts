@@ -131,7 +131,7 @@ describe('lowering: one layer type at a time', () => {
     ]);
   });
 
-  it('squeeze-and-excitation: MEAN, RESHAPE, 1x1 convs, LOGISTIC, MUL', async () => {
+  it('squeeze-and-excitation: MEAN (keep_dims: the Reshape folds in), 1x1 convs, LOGISTIC, MUL', async () => {
     const ops = await check(
       (x) => {
         let s = tf.layers.globalAveragePooling2d({}).apply(x) as Sym;
@@ -142,7 +142,8 @@ describe('lowering: one layer type at a time', () => {
       },
       [5, 5, 8],
     );
-    assert.deepEqual(ops, ['MEAN', 'RESHAPE', 'CONV_2D', 'LOGISTIC', 'MUL', 'CONV_2D', 'LOGISTIC', 'MUL']);
+    // No RESHAPE: it would run outside XNNPACK in int8 and split the delegated graph.
+    assert.deepEqual(ops, ['MEAN', 'CONV_2D', 'LOGISTIC', 'MUL', 'CONV_2D', 'LOGISTIC', 'MUL']);
   });
 
   it('Add, GlobalAveragePooling2D, Dropout / DropConnect (identity), Dense (+ softmax, + optional SOFTMAX)', async () => {
@@ -179,12 +180,13 @@ describe('lowering: one layer type at a time', () => {
         );
       });
     }
-    for (const maxpool of ['reduce_max', 'maximum', 'max_pool_2d'] as const) {
+    const maxpoolOp = { slice_max: order === 'tile' ? 'SLICE' : 'STRIDED_SLICE' } as Record<string, string>;
+    for (const maxpool of ['reduce_max', 'maximum', 'max_pool_2d', 'slice_max'] as const) {
       it(`ChannelMaxPool (${order}) as ${maxpool}`, async () => {
         const ops = await check((x) => new ChannelMaxPool({ t: 3, order }).apply(x) as Sym, [3, 3, 12], {
           maxpool,
         });
-        assert.ok(ops.includes(maxpool.toUpperCase()), ops.join());
+        assert.ok(ops.includes(maxpoolOp[maxpool] ?? maxpool.toUpperCase()), ops.join());
       });
     }
     it(`ChannelDuplicate -> per-copy depthwise -> ChannelMaxPool (${order}) matches tfjs`, async () => {
@@ -195,6 +197,19 @@ describe('lowering: one layer type at a time', () => {
           return new ChannelMaxPool({ t: 4, order }).apply(y) as Sym;
         },
         [5, 5, 3],
+      );
+      // Both orders: relaid out in the tile order (relayout.ts), ops XNNPACK delegates.
+      assert.deepEqual(ops, ['CONCATENATION', 'DEPTHWISE_CONV_2D', 'RESHAPE', 'MAX_POOL_2D'], ops.join());
+    });
+    it(`... (${order}) with relayout: false keeps the ${order} order and still matches`, async () => {
+      const ops = await check(
+        (x) => {
+          const d = new ChannelDuplicate({ t: 4, order }).apply(x) as Sym;
+          const y = tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same' }).apply(d) as Sym;
+          return new ChannelMaxPool({ t: 4, order }).apply(y) as Sym;
+        },
+        [5, 5, 3],
+        { relayout: false },
       );
       // Interleave: the duplicate folds into the depthwise conv's depth_multiplier (no GATHER).
       assert.equal(ops.includes('GATHER'), order === 'tile', ops.join());

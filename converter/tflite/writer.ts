@@ -4,6 +4,7 @@
  */
 import { Builder } from 'flatbuffers';
 import { ModelError } from '@edge-dmp/core';
+import { checkInt8Spec } from '../int8-spec.js';
 import type { Graph, GraphTensor } from '@edge-dmp/core';
 import {
   BuiltinOp,
@@ -118,6 +119,11 @@ function writeQuant(b: Builder, pool: VectorPool, t: GraphTensor): number {
 export interface WriteOptions {
   /** Write repeated shape / scale / zero-point vectors once (default true; false for comparisons). */
   shareVectors?: boolean;
+  /**
+   * Check TFLite's int8 quantization spec first (int8-spec.ts) and refuse a breaking graph with a
+   * QuantizationSpecError. Default true; false only to write a crafted bad file in a test.
+   */
+  checkSpec?: boolean;
 }
 
 /**
@@ -126,6 +132,7 @@ export interface WriteOptions {
  * const bytes = writeTflite(graph); // Uint8Array starting with a root offset then "TFL3"
  */
 export function writeTflite(g: Graph, o: WriteOptions = {}): Uint8Array {
+  if (o.checkSpec ?? true) checkInt8Spec(g);
   const b = new Builder(1024 * 1024);
   b.forceDefaults(true);
   // Buffers: 0 is the empty sentinel; every constant tensor gets its own.
