@@ -3,7 +3,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'tmp/**', 'runs/**', '**/dist/**', 'runtime/wasm/**', 'coverage/**', '.device/**'] },
+  {
+    ignores: [
+      'node_modules/**',
+      'tmp/**',
+      'runs/**',
+      '**/dist/**',
+      'runtime/wasm/**',
+      'coverage/**',
+      '.device/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

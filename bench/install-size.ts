@@ -29,7 +29,10 @@ try {
   installInto(board, boardSet);
   installInto(full, all);
   const mb = (d: string) => duBytes(join(d, 'node_modules')) / 1e6;
-  const tf = (d: string) => (existsSync(join(d, 'node_modules', '@tensorflow')) ? readdirSync(join(d, 'node_modules', '@tensorflow')).length : 0);
+  const tf = (d: string) =>
+    existsSync(join(d, 'node_modules', '@tensorflow'))
+      ? readdirSync(join(d, 'node_modules', '@tensorflow')).length
+      : 0;
 
   const keys = await generateKeyPair(join(dir, 'keys'));
   const bundle = join(dir, 'b.edmp');
@@ -45,7 +48,9 @@ try {
     },
     { signKey: keys.privateKeyPath },
   );
-  await sharp({ create: { width: 24, height: 24, channels: 3, background: '#e02020' } }).png().toFile(img);
+  await sharp({ create: { width: 24, height: 24, channels: 3, background: '#e02020' } })
+    .png()
+    .toFile(img);
   const args = ['classify', '--bundle', bundle, '--pubkey', keys.publicKeyPath, img, '--json'];
   const time = (cmd: string, a: string[], env: NodeJS.ProcessEnv) => {
     const ms: number[] = [];
@@ -63,12 +68,24 @@ try {
   const tsxMs = time(process.execPath, [join(ROOT, 'bin', 'edge-dmp.js'), ...args], srcEnv);
   const version = execFileSync('npm', ['--version'], { encoding: 'utf8' }).trim();
 
-  console.log(`edge-dmp install bench: node ${process.version}, npm ${version}, ${process.platform}-${process.arch}; load average ${load0.toFixed(1)} at start`);
-  console.log('install                         node_modules MB   @tensorflow pkgs   classify cold start (median of 5)');
-  console.log(`board: core + runtime + device  ${mb(board).toFixed(1).padStart(15)}   ${String(tf(board)).padStart(16)}   ${boardMs.toFixed(0).padStart(6)} ms (compiled)`);
-  console.log(`full: edge-dmp                  ${mb(full).toFixed(1).padStart(15)}   ${String(tf(full)).padStart(16)}   ${fullMs.toFixed(0).padStart(6)} ms (compiled)`);
-  console.log(`source checkout through tsx     ${'-'.padStart(15)}   ${'-'.padStart(16)}   ${tsxMs.toFixed(0).padStart(6)} ms (tsx)`);
-  console.log(`board / full size: ${(mb(board) / mb(full)).toFixed(2)}x; compiled / tsx cold start: ${(fullMs / tsxMs).toFixed(2)}x; target board <= 60 MB: ${mb(board) <= 60 ? 'met' : 'not met'}; load average ${loadavg()[0].toFixed(1)} at end`);
+  console.log(
+    `edge-dmp install bench: node ${process.version}, npm ${version}, ${process.platform}-${process.arch}; load average ${load0.toFixed(1)} at start`,
+  );
+  console.log(
+    'install                         node_modules MB   @tensorflow pkgs   classify cold start (median of 5)',
+  );
+  console.log(
+    `board: core + runtime + device  ${mb(board).toFixed(1).padStart(15)}   ${String(tf(board)).padStart(16)}   ${boardMs.toFixed(0).padStart(6)} ms (compiled)`,
+  );
+  console.log(
+    `full: edge-dmp                  ${mb(full).toFixed(1).padStart(15)}   ${String(tf(full)).padStart(16)}   ${fullMs.toFixed(0).padStart(6)} ms (compiled)`,
+  );
+  console.log(
+    `source checkout through tsx     ${'-'.padStart(15)}   ${'-'.padStart(16)}   ${tsxMs.toFixed(0).padStart(6)} ms (tsx)`,
+  );
+  console.log(
+    `board / full size: ${(mb(board) / mb(full)).toFixed(2)}x; compiled / tsx cold start: ${(fullMs / tsxMs).toFixed(2)}x; target board <= 60 MB: ${mb(board) <= 60 ? 'met' : 'not met'}; load average ${loadavg()[0].toFixed(1)} at end`,
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

@@ -6,7 +6,14 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { ConfigError, inRange, nonNegativeInt, oneOf, positiveInt, type PreprocessSpec } from '@edge-dmp/core';
+import {
+  ConfigError,
+  inRange,
+  nonNegativeInt,
+  oneOf,
+  positiveInt,
+  type PreprocessSpec,
+} from '@edge-dmp/core';
 import { loadTfliteModel } from '@edge-dmp/runtime';
 import {
   countMacs,
@@ -19,7 +26,13 @@ import {
   selectBackend,
   type ImageDataset,
 } from '@edge-dmp/sdk';
-import { DEFAULT_CALIBRATION, convertModel, runTflite, type CalibrationMethod, type ReportCard } from './convert.js';
+import {
+  DEFAULT_CALIBRATION,
+  convertModel,
+  runTflite,
+  type CalibrationMethod,
+  type ReportCard,
+} from './convert.js';
 import { QUANTIZE_MODES, type IoType, type QuantizeMode } from './quantize.js';
 import { QAT_DEFAULTS } from './qat.js';
 import { writeBundle, type GoldenInput, type KeySource } from './bundle.js';
@@ -71,10 +84,18 @@ function checkOptions(o: ConvertRunOptions) {
     throw new ConfigError({ field: '--out', expected: 'a path ending in .edmp or .tflite', received: o.out });
   const quantize = oneOf('--quantize', o.quantize ?? 'fp32', QUANTIZE_MODES);
   if (o.sign && o.out.endsWith('.tflite'))
-    throw new ConfigError({ field: '--sign', expected: 'an .edmp --out (a bare .tflite has no signature)', received: o.out });
+    throw new ConfigError({
+      field: '--sign',
+      expected: 'an .edmp --out (a bare .tflite has no signature)',
+      received: o.out,
+    });
   const qatSteps = nonNegativeInt('--qat-steps', o.qatSteps ?? 0);
   if (qatSteps > 0 && quantize !== 'int8')
-    throw new ConfigError({ field: '--qat-steps', expected: 'only with --quantize int8', received: quantize });
+    throw new ConfigError({
+      field: '--qat-steps',
+      expected: 'only with --quantize int8',
+      received: quantize,
+    });
   return {
     quantize,
     qatSteps,
@@ -195,18 +216,27 @@ async function goldenSamples(
   labels: string[],
 ): Promise<GoldenInput[]> {
   const [h, w] = pp.inputSize;
-  const idx = Array.from({ length: Math.min(GOLDEN, ds.length) }, (_, i) => Math.floor((i * ds.length) / GOLDEN));
+  const idx = Array.from({ length: Math.min(GOLDEN, ds.length) }, (_, i) =>
+    Math.floor((i * ds.length) / GOLDEN),
+  );
   const imgs = await ds.read(idx, { size: [h, w], channels: pp.channels });
   const rt = await loadTfliteModel(tflite);
   try {
     const out: GoldenInput[] = [];
     for (const img of imgs) {
       if (!img || img.width !== w || img.height !== h || img.channels !== pp.channels) continue;
-      const x = Float32Array.from(img.data, (v, i) => (v * pp.scale - pp.mean[i % pp.channels]) / pp.std[i % pp.channels]);
+      const x = Float32Array.from(
+        img.data,
+        (v, i) => (v * pp.scale - pp.mean[i % pp.channels]) / pp.std[i % pp.channels],
+      );
       const [logits] = runTflite(rt, tf.tensor(x, [1, ...rt.inputs[0].shape.slice(1)]));
       let best = 0;
       for (let k = 1; k < logits.length; k++) if (logits[k] > logits[best]) best = k;
-      out.push({ pixels: { data: img.data, width: w, height: h, channels: pp.channels }, label: labels[best], index: best });
+      out.push({
+        pixels: { data: img.data, width: w, height: h, channels: pp.channels },
+        label: labels[best],
+        index: best,
+      });
     }
     return out;
   } finally {

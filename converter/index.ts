@@ -81,13 +81,7 @@ export {
 } from './qat.js';
 export { writeTflite } from './tflite/writer.js';
 export { readTflite, type ReadModel } from '@edge-dmp/core';
-export {
-  GraphBuilder,
-  type Graph,
-  type GraphOp,
-  type GraphTensor,
-  type Quantization,
-} from '@edge-dmp/core';
+export { GraphBuilder, type Graph, type GraphOp, type GraphTensor, type Quantization } from '@edge-dmp/core';
 export {
   convertRun,
   CALIBRATION_METHODS,

@@ -1,29 +1,8 @@
 /** @edge-dmp/core: errors, input checks, the preprocessing spec, the seeded RNG, the TFLite schema and reader, the .edmp bundle format with reading and verification, the CLI command shape. Imports nothing else of edge-dmp. */
-export {
-  type ErrorDetail,
-  EdgeDmpError,
-  ConfigError,
-  DataError,
-  ModelError,
-  check,
-} from './errors.js';
-export {
-  positiveInt,
-  nonNegativeInt,
-  inRange,
-  oneOf,
-  nonEmptyString,
-} from './checks.js';
-export {
-  type ResizeMode,
-  type PreprocessSpec,
-  defaultPreprocess,
-} from './preprocess.js';
-export {
-  hashSeed,
-  Rng,
-  withSeededRandom,
-} from './random.js';
+export { type ErrorDetail, EdgeDmpError, ConfigError, DataError, ModelError, check } from './errors.js';
+export { positiveInt, nonNegativeInt, inRange, oneOf, nonEmptyString } from './checks.js';
+export { type ResizeMode, type PreprocessSpec, defaultPreprocess } from './preprocess.js';
+export { hashSeed, Rng, withSeededRandom } from './random.js';
 export {
   TensorType,
   type TensorTypeName,
@@ -50,11 +29,7 @@ export {
   consumersOf,
   dropUnused,
 } from './tflite/graph.js';
-export {
-  MAX_TENSOR_ELEMENTS,
-  type ReadModel,
-  readTflite,
-} from './tflite/reader.js';
+export { MAX_TENSOR_ELEMENTS, type ReadModel, readTflite } from './tflite/reader.js';
 export {
   SCHEMA_VERSION,
   MANIFEST_FILE,
@@ -87,11 +62,7 @@ export {
   type SignatureCheck,
   checkSignature,
 } from './bundle/format.js';
-export {
-  type KeySource,
-  readKeyText,
-  loadPublicKey,
-} from './bundle/keys.js';
+export { type KeySource, readKeyText, loadPublicKey } from './bundle/keys.js';
 export {
   type BundleSource,
   readBundleBytes,

@@ -14,12 +14,19 @@ const out = join(root, 'runtime', 'wasm');
 mkdirSync(out, { recursive: true });
 // The builds tflite-runtime.ts selects: plain, SIMD, SIMD + threads (with its worker).
 const FILES = ['tflite_web_api_cc', 'tflite_web_api_cc_simd', 'tflite_web_api_cc_simd_threaded'];
-for (const f of FILES) for (const ext of ['.js', '.wasm']) copyFileSync(join(src, f + ext), join(out, f + ext));
-copyFileSync(join(src, 'tflite_web_api_cc_simd_threaded.worker.js'), join(out, 'tflite_web_api_cc_simd_threaded.worker.js'));
+for (const f of FILES)
+  for (const ext of ['.js', '.wasm']) copyFileSync(join(src, f + ext), join(out, f + ext));
+copyFileSync(
+  join(src, 'tflite_web_api_cc_simd_threaded.worker.js'),
+  join(out, 'tflite_web_api_cc_simd_threaded.worker.js'),
+);
 // The emscripten loaders are CommonJS; the package is ESM.
 writeFileSync(join(out, 'package.json'), '{ "type": "commonjs" }\n');
 if (!existsSync(join(src, 'LICENSE')) && !existsSync(join(out, 'NOTICE'))) {
-  writeFileSync(join(out, 'NOTICE'), 'TFLite WebAssembly builds from @tensorflow/tfjs-tflite (Apache-2.0).\n');
+  writeFileSync(
+    join(out, 'NOTICE'),
+    'TFLite WebAssembly builds from @tensorflow/tfjs-tflite (Apache-2.0).\n',
+  );
 }
 const tsc = join(dirname(require.resolve('typescript/package.json')), 'bin', 'tsc');
 const r = spawnSync(process.execPath, [tsc, '-b', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });

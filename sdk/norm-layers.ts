@@ -60,7 +60,14 @@ export class BatchNorm extends tf.layers.Layer {
       const gamma = this.gamma!.read();
       const beta = this.beta!.read();
       if (kwargs?.['training'] !== true) {
-        return tf.batchNorm(x, this.movingMean!.read(), this.movingVariance!.read(), beta, gamma, this.epsilon);
+        return tf.batchNorm(
+          x,
+          this.movingMean!.read(),
+          this.movingVariance!.read(),
+          beta,
+          gamma,
+          this.epsilon,
+        );
       }
       let y: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor;
       if (fastKernel(BN_TRAIN) && x.dtype === 'float32') {

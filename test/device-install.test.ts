@@ -48,7 +48,9 @@ test.before(async () => {
     },
     { signKey: keys.privateKeyPath },
   );
-  await sharp({ create: { width: 24, height: 24, channels: 3, background: '#e02020' } }).png().toFile(red);
+  await sharp({ create: { width: 24, height: 24, channels: 3, background: '#e02020' } })
+    .png()
+    .toFile(red);
 });
 
 test('the device packages install alone: no tfjs package, the wasm carried, size printed', () => {
@@ -57,7 +59,8 @@ test('the device packages install alone: no tfjs package, the wasm carried, size
   assert.deepEqual(readdirSync(join(nm, '@edge-dmp')).sort(), ['core', 'device', 'runtime']);
   assert.equal(existsSync(join(nm, '@tensorflow')), false, 'no @tensorflow/* in a board install');
   assert.ok(existsSync(join(nm, '@edge-dmp', 'runtime', 'wasm', 'tflite_web_api_cc_simd.wasm')));
-  for (const absent of ['aedes', 'tsx', 'typescript', 'eslint']) assert.equal(existsSync(join(nm, absent)), false, absent);
+  for (const absent of ['aedes', 'tsx', 'typescript', 'eslint'])
+    assert.equal(existsSync(join(nm, absent)), false, absent);
   const mb = duBytes(nm) / 1e6;
   console.log(`board install: ${mb.toFixed(1)} MB in node_modules`);
   assert.ok(mb > 5, `${mb} MB is too small to hold the runtime`);

@@ -87,7 +87,16 @@ describe('fuzzed readers', () => {
   it('4000 mutated models and 2000 mutated bundles end in a result or a typed error, RSS bounded', () => {
     const r = spawnSync(
       process.execPath,
-      ['--max-old-space-size=256', '--conditions=edge-dmp-source', '--import', 'tsx', 'test/helpers/fuzz-loop.ts', '1616', '4000', '2000'],
+      [
+        '--max-old-space-size=256',
+        '--conditions=edge-dmp-source',
+        '--import',
+        'tsx',
+        'test/helpers/fuzz-loop.ts',
+        '1616',
+        '4000',
+        '2000',
+      ],
       { encoding: 'utf8', timeout: 120_000 },
     );
     assert.equal(r.status, 0, `fuzz child: status ${r.status} signal ${r.signal}\n${r.stderr.slice(-2000)}`);

@@ -35,7 +35,9 @@ interface Edge {
 
 function importsOf(file: string): Edge[] {
   const src = readFileSync(file, 'utf8');
-  const specs = [...src.matchAll(/(?:^|\s)(?:import|export)[^'"`;]*?from\s*'([^']+)'|import\(\s*'([^']+)'\s*\)/gm)];
+  const specs = [
+    ...src.matchAll(/(?:^|\s)(?:import|export)[^'"`;]*?from\s*'([^']+)'|import\(\s*'([^']+)'\s*\)/gm),
+  ];
   return specs.map((m) => ({ file: relative(ROOT, file), spec: m[1] ?? m[2] }));
 }
 

@@ -265,7 +265,9 @@ test('EdgeDmpAdam (fused on wasm, tf ops on cpu) matches tf.train.adam: weights 
   const stock = await run('cpu', true);
   const plain = await run('cpu');
   assert.equal(plain.length, 6);
-  stock.forEach((s, i) => assert.ok(relErr(plain[i], s) <= 1e-6, `cpu adam output ${i}: ${relErr(plain[i], s)}`));
+  stock.forEach((s, i) =>
+    assert.ok(relErr(plain[i], s) <= 1e-6, `cpu adam output ${i}: ${relErr(plain[i], s)}`),
+  );
   for (const simd of [true, false]) {
     setSimdEnabled(simd);
     const ours = await run('wasm');

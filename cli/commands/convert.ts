@@ -66,8 +66,15 @@ const command: Command = {
       json: { type: 'boolean' },
     });
     if (!values.run)
-      throw new ConfigError({ field: '--run', expected: 'a run directory written by edge-dmp train', received: values.run });
-    const n = (flag: string) => (values[flag as keyof typeof values] === undefined ? undefined : num(`--${flag}`, values[flag as keyof typeof values] as string));
+      throw new ConfigError({
+        field: '--run',
+        expected: 'a run directory written by edge-dmp train',
+        received: values.run,
+      });
+    const n = (flag: string) =>
+      values[flag as keyof typeof values] === undefined
+        ? undefined
+        : num(`--${flag}`, values[flag as keyof typeof values] as string);
     try {
       const r = await convertRun(values.run, {
         out: values.out as string,
@@ -91,7 +98,15 @@ const command: Command = {
         onLog: (line) => console.error(line),
       });
       if (values.json) {
-        console.log(JSON.stringify({ ok: true, out: r.out, bytes: r.tflite.length, bundle: r.bundle, report: r.report }));
+        console.log(
+          JSON.stringify({
+            ok: true,
+            out: r.out,
+            bytes: r.tflite.length,
+            bundle: r.bundle,
+            report: r.report,
+          }),
+        );
       } else {
         printCard(r.report);
         const b = r.bundle;

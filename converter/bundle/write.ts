@@ -7,33 +7,20 @@ import { loadPrivateKey } from './keys.js';
 import { ConfigError, type KeySource } from '@edge-dmp/core';
 import type { PreprocessSpec } from '@edge-dmp/core';
 import {
-  BUNDLE_ERROR_CODES,
-  BundleError,
-  DEFAULT_LIMITS,
   LABELS_FILE,
   MANIFEST_FILE,
   MODEL_FILE,
   SCHEMA_VERSION,
   SIGNATURE_FILE,
-  checkFiles,
-  checkSignature,
   keyIdOf,
-  parseLabels,
   parseManifest,
-  parseSignature,
-  readArchive,
   sha256Hex,
-  unexpectedEntries,
-  type BundleLimits,
   type BundleManifest,
-  type FileCheck,
   type GoldenEntry,
   type QuantizationMode,
-  type SignatureCheck,
   type SignatureFile,
   type TensorDtype,
 } from '@edge-dmp/core';
-
 
 const TOOL = 'edge-dmp 0.1.0';
 /**

@@ -326,7 +326,6 @@ export async function verifyBundle(
   return report;
 }
 
-
 /**
  * Extracts a verified bundle into `dir`. Entry names were already restricted to safe relative
  * names; each target is still resolved and checked to lie inside `dir`, and files are created

@@ -56,7 +56,9 @@ export class EdgeDmpAdam extends tf.Optimizer {
   }
 
   override applyGradients(grads: tf.NamedTensorMap | NamedTensor[]): void {
-    const list = Array.isArray(grads) ? grads : Object.entries(grads).map(([name, tensor]) => ({ name, tensor }));
+    const list = Array.isArray(grads)
+      ? grads
+      : Object.entries(grads).map(([name, tensor]) => ({ name, tensor }));
     const fused = fastKernel(ADAM);
     tf.tidy(() => {
       // As tfjs: 1 - beta^t in float32.
@@ -69,11 +71,13 @@ export class EdgeDmpAdam extends tf.Optimizer {
         const { m, v } = this.slot(i, name, value);
         if (g == null) continue;
         if (fused) {
-          const [w2, m2, v2] = tf.engine().runKernel(
-            ADAM,
-            { w: value, m, v, g },
-            { beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, lr: this.learningRate, c1, c2 },
-          ) as tf.Tensor[];
+          const [w2, m2, v2] = tf
+            .engine()
+            .runKernel(
+              ADAM,
+              { w: value, m, v, g },
+              { beta1: this.beta1, beta2: this.beta2, epsilon: this.epsilon, lr: this.learningRate, c1, c2 },
+            ) as tf.Tensor[];
           m.assign(m2);
           v.assign(v2);
           value.assign(w2);
@@ -85,7 +89,9 @@ export class EdgeDmpAdam extends tf.Optimizer {
         const vHat = tf.div(v2, oneMinusAcc2);
         m.assign(m2);
         v.assign(v2);
-        value.assign(tf.add(tf.mul(tf.div(mHat, tf.add(tf.sqrt(vHat), this.epsilon)), -this.learningRate), value));
+        value.assign(
+          tf.add(tf.mul(tf.div(mHat, tf.add(tf.sqrt(vHat), this.epsilon)), -this.learningRate), value),
+        );
       }
       this.accBeta1.assign(tf.mul(this.accBeta1, this.beta1));
       this.accBeta2.assign(tf.mul(this.accBeta2, this.beta2));
@@ -133,7 +139,12 @@ export class EdgeDmpAdam extends tf.Optimizer {
     config: tf.serialization.ConfigDict,
   ): T {
     const c = config as { learningRate: number; beta1: number; beta2: number; epsilon: number };
-    return new (cls as unknown as typeof EdgeDmpAdam)(c.learningRate, c.beta1, c.beta2, c.epsilon) as unknown as T;
+    return new (cls as unknown as typeof EdgeDmpAdam)(
+      c.learningRate,
+      c.beta1,
+      c.beta2,
+      c.epsilon,
+    ) as unknown as T;
   }
 }
 

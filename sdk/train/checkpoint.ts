@@ -31,7 +31,6 @@ interface TensorMeta {
   dtype: 'float32' | 'int32';
 }
 
-
 async function tensorsToFiles(dir: string, base: string, named: { name: string; tensor: tf.Tensor }[]) {
   const meta: TensorMeta[] = [];
   const parts: Uint8Array[] = [];

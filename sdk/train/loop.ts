@@ -67,7 +67,12 @@ async function trainStep(ctx: RunContext, b: Batch, lr: number): Promise<void> {
         () => {
           const logits = model.apply(x, { training: true }) as tf.Tensor2D;
           preds = tf.keep(logits.argMax(1));
-          let loss = tf.losses.softmaxCrossEntropy(onehot, logits, undefined, cfg.labelSmoothing) as tf.Scalar;
+          let loss = tf.losses.softmaxCrossEntropy(
+            onehot,
+            logits,
+            undefined,
+            cfg.labelSmoothing,
+          ) as tf.Scalar;
           if (cfg.weightDecay > 0) {
             // PyTorch Adam's weight_decay: grad += wd * w, i.e. loss += wd/2 * |w|^2.
             loss = loss.add(tf.addN(vars.map((v) => v.square().sum())).mul(cfg.weightDecay / 2));
@@ -138,7 +143,10 @@ export async function endEpoch(ctx: RunContext, lr: number): Promise<void> {
       seed: hashSeed(cfg.seed, epoch, PRECISE_BN),
     });
   }
-  const ev = await evaluate(model, ctx.valDs, ctx.preprocess, { batchSize: cfg.evalBatchSize, limit: cfg.valLimit });
+  const ev = await evaluate(model, ctx.valDs, ctx.preprocess, {
+    batchSize: cfg.evalBatchSize,
+    limit: cfg.valLimit,
+  });
   const best = ev.top1 > state.bestTop1;
   const m: EpochMetrics = {
     epoch: epoch + 1,
@@ -185,7 +193,11 @@ export async function finishRun(ctx: RunContext): Promise<RunSummary> {
     epochs: state.epoch,
     trainImages: ctx.trainDs.length,
     valImages: ctx.valDs.length,
-    params: { trainable: params.trainable, nonTrainable: params.nonTrainable, total: params.trainable + params.nonTrainable },
+    params: {
+      trainable: params.trainable,
+      nonTrainable: params.nonTrainable,
+      total: params.trainable + params.nonTrainable,
+    },
     seconds: history.reduce((a, h) => a + h.seconds, 0),
     config: cfg,
   };

@@ -82,10 +82,13 @@ async function makePreprocess(
   };
 }
 
-
 /** The run's config: config.json of the run on resume, else `config` resolved (a new run directory). */
-async function runConfig(config: Partial<TrainConfig> & { data: string }, opts: TrainOptions): Promise<TrainConfig> {
-  if (opts.resume) return resolveTrainConfig(await readJson<TrainConfig>(join(opts.out, 'config.json'), '--resume'));
+async function runConfig(
+  config: Partial<TrainConfig> & { data: string },
+  opts: TrainOptions,
+): Promise<TrainConfig> {
+  if (opts.resume)
+    return resolveTrainConfig(await readJson<TrainConfig>(join(opts.out, 'config.json'), '--resume'));
   const cfg = resolveTrainConfig(config);
   if (existsSync(join(opts.out, 'config.json'))) {
     throw new ConfigError({
@@ -98,7 +101,9 @@ async function runConfig(config: Partial<TrainConfig> & { data: string }, opts: 
 }
 
 /** A fresh run: writes config, labels, preprocessing and an empty metrics log; builds the seeded model. */
-async function newRun(ctx: Omit<RunContext, 'model' | 'state'>): Promise<{ model: tf.LayersModel; state: LoopState }> {
+async function newRun(
+  ctx: Omit<RunContext, 'model' | 'state'>,
+): Promise<{ model: tf.LayersModel; state: LoopState }> {
   const { cfg, out, classes, preprocess } = ctx;
   await mkdir(out, { recursive: true });
   await writeFile(join(out, 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`);
@@ -131,7 +136,9 @@ async function newRun(ctx: Omit<RunContext, 'model' | 'state'>): Promise<{ model
 }
 
 /** Resuming: the checkpoint's model and loop state; metrics cut to the epochs it covers. */
-async function resumedRun(ctx: Omit<RunContext, 'model' | 'state'>): Promise<{ model: tf.LayersModel; state: LoopState }> {
+async function resumedRun(
+  ctx: Omit<RunContext, 'model' | 'state'>,
+): Promise<{ model: tf.LayersModel; state: LoopState }> {
   const { model, state } = await loadCheckpoint(ctx.out, ctx.optimizer);
   ctx.emit({
     type: 'message',
@@ -168,7 +175,10 @@ export async function openTraining(
   });
   const backend = await selectBackend(cfg.backend);
   const kernels = registerFastKernels(tf.getBackend());
-  emit({ type: 'message', text: `backend: ${backend}${kernels.length ? ` (+${kernels.length} edge-dmp kernels)` : ''}` });
+  emit({
+    type: 'message',
+    text: `backend: ${backend}${kernels.length ? ` (+${kernels.length} edge-dmp kernels)` : ''}`,
+  });
 
   const data = await loadSplits(cfg, (e) => emit({ type: 'warning', text: e.message }));
   const { train: trainDs, val: valDs, classes } = data;

@@ -74,7 +74,10 @@ export async function train(
     }
     await endEpoch(ctx, lr);
     if (opts.signal?.aborted) {
-      emit({ type: 'message', text: `interrupted: checkpoint saved after epoch ${state.epoch}; continue with --resume` });
+      emit({
+        type: 'message',
+        text: `interrupted: checkpoint saved after epoch ${state.epoch}; continue with --resume`,
+      });
       interrupted = true;
       break;
     }
@@ -115,4 +118,3 @@ export async function preciseBatchNorm(
     bns.forEach((l, i) => (l.momentum = saved[i]));
   }
 }
-

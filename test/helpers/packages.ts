@@ -21,7 +21,10 @@ export function pack(workspaces: string[], dest: string): string[] {
   const ws = workspaces.filter((w) => w !== '.');
   const out: string[] = [];
   if (ws.length) {
-    const r = execFileSync(NPM, [...args, ...ws.flatMap((w) => ['--workspace', w])], { cwd: ROOT, encoding: 'utf8' });
+    const r = execFileSync(NPM, [...args, ...ws.flatMap((w) => ['--workspace', w])], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
     out.push(...(JSON.parse(r) as { filename: string }[]).map((p) => join(dest, p.filename)));
   }
   if (workspaces.includes('.')) {
@@ -35,11 +38,15 @@ export function pack(workspaces: string[], dest: string): string[] {
 export function installInto(dir: string, tarballs: string[]): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'board', private: true }) + '\n');
-  const r = spawnSync(NPM, ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', ...tarballs], {
-    cwd: dir,
-    encoding: 'utf8',
-    env: { ...process.env, NODE_OPTIONS: '' },
-  });
+  const r = spawnSync(
+    NPM,
+    ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', ...tarballs],
+    {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, NODE_OPTIONS: '' },
+    },
+  );
   if (r.status !== 0) throw new Error(`npm install failed (${r.status}): ${r.stderr}`);
 }
 
