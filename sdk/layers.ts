@@ -13,7 +13,7 @@
  * `wasm`, and never depend on tfjs' rank-5 `tile`, which has no gradient.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ConfigError } from '@edge-dmp/core';
+import { ConfigError, oneOf, positiveInt } from '@edge-dmp/core';
 import { DUPLICATE, MAXPOOL, channelDuplicateFast, channelMaxPoolFast } from './kernels/channel.js';
 import { fastKernel } from './kernels/available.js';
 
@@ -22,20 +22,9 @@ export const CHANNEL_ORDERS: readonly ChannelOrder[] = ['interleave', 'tile'];
 
 type Kwargs = Record<string, unknown>;
 
-function checkT(layer: string, t: unknown): number {
-  if (typeof t !== 'number' || !Number.isInteger(t) || t < 1) {
-    throw new ConfigError({ field: `${layer}.t`, expected: 'an integer >= 1', received: t });
-  }
-  return t;
-}
-
-function checkOrder(layer: string, order: unknown): ChannelOrder {
-  const o = order ?? 'interleave';
-  if (!CHANNEL_ORDERS.includes(o as ChannelOrder)) {
-    throw new ConfigError({ field: `${layer}.order`, expected: CHANNEL_ORDERS.join(' | '), received: o });
-  }
-  return o as ChannelOrder;
-}
+const checkT = (layer: string, t: unknown): number => positiveInt(`${layer}.t`, t);
+const checkOrder = (layer: string, order: unknown): ChannelOrder =>
+  oneOf(`${layer}.order`, order ?? 'interleave', CHANNEL_ORDERS);
 
 function single(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
   return Array.isArray(inputs) ? inputs[0] : inputs;

@@ -2,7 +2,7 @@
  * The model registry: names -> (architecture, scaling). `createModel` validates options and builds.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { ConfigError } from '@edge-dmp/core';
+import { ConfigError, inRange, oneOf, positiveInt } from '@edge-dmp/core';
 import { CHANNEL_ORDERS, type ChannelOrder } from '../layers.js';
 import {
   EFFICIENTNET,
@@ -96,26 +96,15 @@ export interface ModelOptions {
 export type ResolvedModelOptions = Required<ModelOptions> & { variant: Variant; inputChannels: 1 | 3 };
 
 function positive(field: string, v: unknown, integer: boolean): void {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
-    throw new ConfigError({
-      field,
-      expected: integer ? 'a positive integer' : 'a positive number',
-      received: v,
-    });
-  }
+  if (integer) positiveInt(field, v);
+  else inRange(field, v, { min: 0, exclusiveMin: true });
 }
 
 /** Validates options and fills defaults. Every bad field is a ConfigError naming it. */
 export function resolveModelOptions(o: ModelOptions): ResolvedModelOptions {
   const entry = getModelEntry(o.model);
   const variant = o.variant ?? 'baseline';
-  if (!(variant in VARIANTS)) {
-    throw new ConfigError({
-      field: 'variant',
-      expected: Object.keys(VARIANTS).join(' | '),
-      received: variant,
-    });
-  }
+  oneOf('variant', variant, Object.keys(VARIANTS));
   const r = {
     model: o.model,
     variant,
@@ -136,27 +125,10 @@ export function resolveModelOptions(o: ModelOptions): ResolvedModelOptions {
   if (r.inputChannels !== 1 && r.inputChannels !== 3) {
     throw new ConfigError({ field: 'inputChannels', expected: '1 or 3', received: r.inputChannels });
   }
-  if (r.inputSize < 8)
-    throw new ConfigError({ field: 'inputSize', expected: 'at least 8', received: r.inputSize });
-  for (const f of ['dropout', 'dropConnect'] as const) {
-    const v = r[f];
-    if (typeof v !== 'number' || !(v >= 0 && v < 1))
-      throw new ConfigError({ field: f, expected: 'a number in [0, 1)', received: v });
-  }
-  if (!CHANNEL_ORDERS.includes(r.channelOrder)) {
-    throw new ConfigError({
-      field: 'channelOrder',
-      expected: CHANNEL_ORDERS.join(' | '),
-      received: r.channelOrder,
-    });
-  }
-  if (!['none', 'swish', 'relu6'].includes(r.duplicateActivation)) {
-    throw new ConfigError({
-      field: 'duplicateActivation',
-      expected: 'none | swish | relu6',
-      received: r.duplicateActivation,
-    });
-  }
+  inRange('inputSize', r.inputSize, { min: 8 });
+  for (const f of ['dropout', 'dropConnect'] as const) inRange(f, r[f], { min: 0, max: 0.999999 });
+  oneOf('channelOrder', r.channelOrder, CHANNEL_ORDERS);
+  oneOf('duplicateActivation', r.duplicateActivation, ['none', 'swish', 'relu6']);
   return r;
 }
 

@@ -4,7 +4,7 @@
  * steps), so even a 1-epoch or `--max-steps` run anneals; per-epoch stepping would leave the lr
  * constant in a 1-epoch run.
  */
-import { ConfigError } from '@edge-dmp/core';
+import { inRange, nonNegativeInt, oneOf, positiveInt } from '@edge-dmp/core';
 import type { AugmentName } from '../data/augment.js';
 import { AUGMENTS } from '../data/augment.js';
 
@@ -80,25 +80,36 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'data'> = {
   backend: 'auto',
 };
 
-/** Field checks as a table: name -> predicate + expectation. */
-const CHECKS: [keyof TrainConfig, (v: unknown) => boolean, string][] = [
-  ['epochs', (v) => Number.isInteger(v) && (v as number) >= 1, 'an integer >= 1'],
-  ['batchSize', (v) => Number.isInteger(v) && (v as number) >= 1, 'an integer >= 1'],
-  ['lr', (v) => typeof v === 'number' && v > 0 && Number.isFinite(v), 'a positive number'],
-  ['weightDecay', (v) => typeof v === 'number' && v >= 0, 'a number >= 0'],
-  ['labelSmoothing', (v) => typeof v === 'number' && v >= 0 && v < 1, 'a number in [0, 1)'],
-  ['warmupEpochs', (v) => typeof v === 'number' && v >= 0, 'a number >= 0'],
-  ['seed', (v) => Number.isInteger(v) && (v as number) >= 0, 'an integer >= 0'],
-  ['maxSteps', (v) => v === undefined || (Number.isInteger(v) && (v as number) >= 1), 'an integer >= 1'],
-  ['inputSize', (v) => v === undefined || (Number.isInteger(v) && (v as number) >= 8), 'an integer >= 8'],
-  ['inputChannels', (v) => v === undefined || v === 1 || v === 3, '1 or 3'],
-  ['valFraction', (v) => typeof v === 'number' && v > 0 && v < 1, 'a fraction in (0, 1)'],
-  ['valLimit', (v) => v === undefined || (Number.isInteger(v) && (v as number) >= 1), 'an integer >= 1'],
-  ['evalBatchSize', (v) => Number.isInteger(v) && (v as number) >= 1, 'an integer >= 1'],
-  ['preciseBn', (v) => Number.isInteger(v) && (v as number) >= 0, 'an integer >= 0'],
-  ['augment', (v) => v === undefined || AUGMENTS.includes(v as AugmentName), AUGMENTS.join(' | ')],
-  ['normalize', (v) => NORMALIZE_MODES.includes(v as Normalize), NORMALIZE_MODES.join(' | ')],
-  ['cifar100Labels', (v) => v === 'fine' || v === 'coarse', 'fine | coarse'],
+type Check = (field: string, v: unknown) => unknown;
+const optional =
+  (check: Check): Check =>
+  (f, v) =>
+    v === undefined ? v : check(f, v);
+/** An integer >= min. */
+const atLeast =
+  (min: number): Check =>
+  (f, v) =>
+    inRange(f, nonNegativeInt(f, v), { min });
+
+/** Field checks as a table: name -> one of core's checks (they name the field and the expectation). */
+const CHECKS: [keyof TrainConfig, Check][] = [
+  ['epochs', positiveInt],
+  ['batchSize', positiveInt],
+  ['lr', (f, v) => inRange(f, v, { min: 0, exclusiveMin: true })],
+  ['weightDecay', (f, v) => inRange(f, v, { min: 0 })],
+  ['labelSmoothing', (f, v) => inRange(f, v, { min: 0, max: 0.999999 })],
+  ['warmupEpochs', (f, v) => inRange(f, v, { min: 0 })],
+  ['seed', nonNegativeInt],
+  ['maxSteps', optional(positiveInt)],
+  ['inputSize', optional(atLeast(8))],
+  ['inputChannels', optional((f, v) => oneOf(f, String(v), ['1', '3']))],
+  ['valFraction', (f, v) => inRange(f, v, { min: 0, max: 0.999999, exclusiveMin: true })],
+  ['valLimit', optional(positiveInt)],
+  ['evalBatchSize', positiveInt],
+  ['preciseBn', nonNegativeInt],
+  ['augment', optional((f, v) => oneOf(f, v, AUGMENTS))],
+  ['normalize', (f, v) => oneOf(f, v, NORMALIZE_MODES)],
+  ['cifar100Labels', (f, v) => oneOf(f, v, ['fine', 'coarse'])],
 ];
 
 /**
@@ -108,9 +119,7 @@ const CHECKS: [keyof TrainConfig, (v: unknown) => boolean, string][] = [
  */
 export function resolveTrainConfig(partial: Partial<TrainConfig> & { data: string }): TrainConfig {
   const cfg: TrainConfig = { ...DEFAULT_CONFIG, ...stripUndefined(partial) } as TrainConfig;
-  for (const [field, ok, expected] of CHECKS) {
-    if (!ok(cfg[field])) throw new ConfigError({ field, expected, received: cfg[field] });
-  }
+  for (const [field, check] of CHECKS) check(field, cfg[field]);
   return cfg;
 }
 
