@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   sign: () => import('./commands/sign.js'),
   watch: () => import('./commands/watch.js'),
   broker: () => import('./commands/broker.js'),
+  dashboard: () => import('./commands/dashboard.js'),
   classify: () => import('./commands/classify.js'),
   run: () => import('./commands/run.js'),
   demo: () => import('./commands/demo.js'),
