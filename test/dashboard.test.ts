@@ -136,10 +136,10 @@ test('the page shows one card per device with its live label, model and metrics'
   await page.goto(dash.url, { waitUntil: 'load' });
   for (const [id, , label] of FLEET) {
     const c = await until(
-      `card ${id} with 3 results and metrics (${devices.map((d) => d.stderr()).join('')})`,
+      `card ${id} with 3 results and fps > 0 (${devices.map((d) => d.stderr()).join('')})`,
       async () => {
         const c = await card(id);
-        return c && c.timeline >= 3 && c.fps !== '–' ? c : null;
+        return c && c.timeline >= 3 && Number(c.fps) > 0 ? c : null;
       },
       45_000,
     );
@@ -148,7 +148,6 @@ test('the page shows one card per device with its live label, model and metrics'
     // The label on the card is the one the device published with that seq.
     assert.equal(seen.get(id)?.find((r) => r.seq === c.seq)?.label, label);
     assert.equal(c.model, 'model: tiny-colour 0.3.0');
-    assert.ok(Number(c.fps) > 0, c.fps);
     assert.match(c.p95, /^\d+\.\d ms$/);
     assert.equal(c.sparkPoints, c.timeline);
   }
