@@ -8,8 +8,9 @@ import { ago, latencyRange, type DeviceView } from './fleet.js';
 /** A command the panel asks to send: `<prefix>/<deviceId>/cmd/<name>` with `args`. */
 export type SendCommand = (deviceId: string, name: string, args: Record<string, number>) => number;
 
-/** Okabe-Ito colours (distinguishable with the common colour-vision deficiencies). */
-const PALETTE = ['#0072b2', '#e69f00', '#009e73', '#cc79a7', '#56b4e9', '#d55e00', '#f0e442', '#000000'];
+/** Okabe-Ito colours (distinguishable with the common colour-vision deficiencies), its pale yellow
+ * swapped for a purple that stands out on white. */
+const PALETTE = ['#0072b2', '#e69f00', '#009e73', '#cc79a7', '#56b4e9', '#d55e00', '#6b4c9a', '#000000'];
 
 /**
  * A stable colour per label, so one label looks the same on every card.
@@ -176,7 +177,11 @@ export function renderDevice(root: HTMLElement, d: DeviceView, send: SendCommand
   );
   if (!card) {
     card = buildCard(d, send);
-    root.append(card);
+    // Sorted by id, so a card stays where people look for it whatever order devices report in.
+    const after = Array.from(root.querySelectorAll<HTMLElement>('article.card')).find(
+      (c) => (c.dataset.device ?? '') > d.id,
+    );
+    root.insertBefore(card, after ?? null);
   }
   card.dataset.status = d.status;
   field(card, 'status').textContent = d.status === 'unknown' ? 'status unknown' : d.status;
