@@ -6,7 +6,7 @@
  * offline (last will). Plus the fleet model and the server on their own.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -14,6 +14,7 @@ import { connect, type MqttClient } from 'mqtt';
 import type { Browser, Page } from 'puppeteer-core';
 import { applyMessage, createFleet, fleetTopics } from '../host/dashboard/page/fleet.js';
 import { startDashboard } from '../host/dashboard/server.js';
+import { startBroker } from '../device/broker.js';
 import type { ResultPayload } from '../device/payload.js';
 import {
   BIN,
@@ -102,8 +103,8 @@ interface CardText {
   background: string;
 }
 
-function card(id: string): Promise<CardText | null> {
-  return page.evaluate((id) => {
+function card(id: string, p: Page = page): Promise<CardText | null> {
+  return p.evaluate((id) => {
     const c = Array.from(document.querySelectorAll<HTMLElement>('article.card')).find(
       (e) => e.dataset.device === id,
     );
@@ -244,6 +245,63 @@ test('killing a device process turns its card offline (last will); a screenshot 
   assert.equal(png.subarray(1, 4).toString(), 'PNG');
   assert.equal(png.readUInt32BE(16), 390, 'width in the IHDR chunk');
   assert.ok(statSync(shot).size > 20_000, `screenshot ${statSync(shot).size} bytes`);
+});
+
+/** A fresh page on `url`; resolves once its connection line says `state`. */
+async function openPage(url: string, state: 'online' | 'error'): Promise<Page> {
+  const p = await browser.newPage();
+  await keepNames(p);
+  await p.goto(url);
+  await p.waitForFunction((s) => document.getElementById('conn')?.dataset.state === s, {}, state);
+  return p;
+}
+
+test('the dev broker (aedes, as `edge-dmp broker --ws-port`) serves the page too', async () => {
+  const dev = await startBroker({ port: 0, wsPort: 0 });
+  const d = await startDashboard({ mqttUrl: `ws://127.0.0.1:${dev.wsPort}`, port: 0 });
+  const c = connect(`mqtt://127.0.0.1:${dev.port}`, { protocolVersion: 4 });
+  try {
+    await c.publishAsync('edge-dmp/dev1/status', 'stopped', { qos: 1, retain: true });
+    const p = await openPage(d.url, 'online');
+    const shown = await until('dev1 card', () => card('dev1', p));
+    assert.equal(shown.status, 'stopped');
+    assert.equal(shown.dataStatus, 'stopped');
+    await p.close();
+  } finally {
+    await c.endAsync(true);
+    await d.close();
+    await dev.close();
+  }
+});
+
+test('credentials: --username/--password reach the page; a wrong password is shown, no card', async () => {
+  const authDir = tempDir('dash-auth');
+  execFileSync('mosquitto_passwd', ['-c', '-b', join(authDir, 'passwd'), 'dash', 'pw-ok']);
+  const secured = await startFleetBroker({
+    dir: authDir,
+    anonymous: false,
+    global: [`password_file ${join(authDir, 'passwd')}`],
+  });
+  const c = connect(secured.tcpUrl, { protocolVersion: 4, username: 'dash', password: 'pw-ok' });
+  const good = await spawnDashboard(secured.wsUrl, ['--username', 'dash', '--password', 'pw-ok']);
+  const bad = await startDashboard({ mqttUrl: secured.wsUrl, port: 0, username: 'dash', password: 'nope' });
+  try {
+    await c.publishAsync('edge-dmp/auth-cam/status', 'online', { qos: 1, retain: true });
+    const ok = await openPage(good.url, 'online');
+    assert.equal((await until('auth-cam card', () => card('auth-cam', ok))).status, 'online');
+    await ok.close();
+    const refused = await openPage(bad.url, 'error');
+    const line = await refused.$eval('#conn', (e) => e.textContent ?? '');
+    assert.match(line, /Not authorized|Bad username or password/, line);
+    assert.equal(await card('auth-cam', refused), null);
+    await refused.close();
+  } finally {
+    await c.endAsync(true);
+    await stopProcess(good.proc, 'SIGTERM');
+    await bad.close();
+    await secured.mosquitto.stop('SIGKILL');
+    cleanup(authDir);
+  }
 });
 
 test('fleet model: topics, dedupe by seq, malformed payloads become the device error', () => {

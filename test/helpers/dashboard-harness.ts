@@ -12,7 +12,7 @@ import puppeteer, { type Browser } from 'puppeteer-core';
 import { writeBundle } from '../../converter/bundle.js';
 import { defaultPreprocess } from '../../sdk/preprocess.js';
 import { COLOUR_LABELS, tinyModel } from './device-models.js';
-import { freePort, startMosquitto, until, type Mosquitto } from './mqtt-harness.js';
+import { freePort, startMosquitto, until, type Mosquitto, type MosquittoOptions } from './mqtt-harness.js';
 
 export const BIN = join(import.meta.dirname, '..', '..', 'bin', 'edge-dmp.js');
 export const CHROMIUM = process.env.EDGE_DMP_CHROMIUM ?? '/usr/bin/chromium';
@@ -42,9 +42,12 @@ export interface FleetBroker {
  * mosquitto with `listener <port>` + `protocol websockets` beside its TCP listener (Debian's 2.0.11
  * refuses a WebSocket-only configuration: "Unable to start any listening sockets").
  */
-export async function startFleetBroker(): Promise<FleetBroker> {
+export async function startFleetBroker(o: MosquittoOptions = {}): Promise<FleetBroker> {
   const ws = await freePort();
-  const mosquitto = await startMosquitto({ listener: [`listener ${ws} 127.0.0.1`, 'protocol websockets'] });
+  const mosquitto = await startMosquitto({
+    ...o,
+    listener: [...(o.listener ?? []), `listener ${ws} 127.0.0.1`, 'protocol websockets'],
+  });
   return { mosquitto, tcpUrl: `mqtt://127.0.0.1:${mosquitto.port}`, wsUrl: `ws://127.0.0.1:${ws}` };
 }
 

@@ -56,13 +56,23 @@ async function start(): Promise<void> {
     empty.hidden = fleet.devices.size > 0;
   };
 
+  // The last refusal (e.g. "Not authorized") stays on screen while mqtt.js retries.
+  let lastError = '';
   client.on('connect', () => {
+    lastError = '';
     setConn('online', `connected to ${cfg.url}`);
     client.subscribe(fleetTopics(cfg.prefix), { qos: 1 });
   });
-  client.on('reconnect', () => setConn('connecting', `reconnecting to ${cfg.url}…`));
-  client.on('offline', () => setConn('offline', `broker ${cfg.url} unreachable; retrying`));
-  client.on('error', (e) => setConn('error', `broker ${cfg.url}: ${e.message}`));
+  client.on('reconnect', () =>
+    setConn(lastError ? 'error' : 'connecting', `${lastError || `reconnecting to ${cfg.url}`}; retrying…`),
+  );
+  client.on('offline', () =>
+    setConn(lastError ? 'error' : 'offline', lastError || `broker ${cfg.url} unreachable`),
+  );
+  client.on('error', (e) => {
+    lastError = `broker ${cfg.url}: ${e.message}`;
+    setConn('error', lastError);
+  });
   client.on('message', (topic, payload) => {
     const id = applyMessage(fleet, topic, payload.toString(), Date.now());
     if (id === null) return;
