@@ -133,6 +133,53 @@ function card(id: string, p: Page = page): Promise<CardText | null> {
 
 const count = (id: string) => seen.get(id)?.length ?? 0;
 
+/**
+ * Every text element with a state colour meets WCAG AA contrast (4.5:1) against the background it
+ * is drawn on; every input has a label and every button a name.
+ */
+async function checkAccessible(): Promise<void> {
+  const found = await page.evaluate(() => {
+    const rgb = (s: string) => (s.match(/[\d.]+/g) ?? []).map(Number);
+    const lum = (c: number[]) => {
+      const [r, g, b] = c.slice(0, 3).map((v) => {
+        const x = v / 255;
+        return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+      });
+      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    const background = (e: Element | null): number[] => {
+      for (; e; e = e.parentElement) {
+        const c = rgb(getComputedStyle(e).backgroundColor);
+        if (c.length === 3 || c[3] > 0) return c;
+      }
+      return [255, 255, 255];
+    };
+    const sel =
+      '.badge, .deploy, .error, .replies li, .model, .caption, .stats dt, .stats dd, .last span, #conn';
+    const ratios = Array.from(document.querySelectorAll<HTMLElement>(sel))
+      .filter((e) => !e.closest('[hidden]') && e.textContent)
+      .map((e) => {
+        const [a, b] = [lum(rgb(getComputedStyle(e).color)), lum(background(e))];
+        return {
+          what: `${e.className || e.id}: ${e.textContent}`,
+          ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05),
+        };
+      });
+    const unlabelled = Array.from(document.querySelectorAll('input')).filter(
+      (i) => !i.closest('label'),
+    ).length;
+    const nameless = Array.from(document.querySelectorAll('button')).filter(
+      (b) => !b.textContent?.trim(),
+    ).length;
+    return { ratios, unlabelled, nameless };
+  });
+  assert.ok(found.ratios.length >= 20, `${found.ratios.length} text elements checked`);
+  const low = found.ratios.filter((r) => r.ratio < 4.5);
+  assert.deepEqual(low, [], 'text below 4.5:1 contrast');
+  assert.equal(found.unlabelled, 0);
+  assert.equal(found.nameless, 0);
+}
+
 test('the page shows one card per device with its live label, model and metrics', async () => {
   await page.goto(dash.url, { waitUntil: 'load' });
   for (const [id, , label] of FLEET) {
@@ -240,6 +287,7 @@ test('killing a device process turns its card offline (last will); a screenshot 
   // Kept after the run (bench/out/ is git-ignored) so a person can look at what the test saw.
   mkdirSync(OUT, { recursive: true });
   const shot = join(OUT, 'dashboard.test.png');
+  await checkAccessible();
   await page.screenshot({ path: shot, fullPage: true });
   const png = readFileSync(shot);
   assert.equal(png.subarray(1, 4).toString(), 'PNG');

@@ -4,7 +4,7 @@
  * Chromium driven by puppeteer-core (nothing downloaded: the system binary, a fresh profile).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -100,9 +100,9 @@ export async function spawnDashboard(wsUrl: string, extra: string[] = []): Promi
 }
 
 /** Debian's Chromium, headless, with a fresh profile and no network of its own. */
-export function launchChromium(): Promise<Browser> {
+export async function launchChromium(): Promise<Browser> {
   const profile = mkdtempSync(join(tmpdir(), 'edge-dmp-chromium-'));
-  return puppeteer.launch({
+  const browser = await puppeteer.launch({
     executablePath: CHROMIUM,
     headless: true,
     userDataDir: profile,
@@ -117,6 +117,8 @@ export function launchChromium(): Promise<Browser> {
       '--disable-sync',
     ],
   });
+  browser.once('disconnected', () => rmSync(profile, { recursive: true, force: true }));
+  return browser;
 }
 
 /** Sends SIGKILL (or `signal`) and waits for the exit. */
