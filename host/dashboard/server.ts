@@ -5,13 +5,13 @@
  * at start with esbuild (no build step for the user), the stylesheet, mqtt.js from node_modules, and
  * /config.json (broker URL, topic prefix, credentials).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo, Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { transformSync } from 'esbuild';
-import { ConfigError } from '../../sdk/errors.js';
+import { ConfigError, EdgeDmpError } from '../../sdk/errors.js';
 
 export interface DashboardOptions {
   /** Broker URL as the browser will reach it: ws://host:port or wss://host:port (path allowed). */
@@ -39,12 +39,30 @@ interface Asset {
   body: Buffer;
 }
 
-const PAGE = join(import.meta.dirname, 'page');
+/**
+ * The page's sources (index.html, style.css, *.ts): beside this file when it runs from source, and
+ * two levels up when it runs compiled from the package's dist/dashboard/ (tsc copies no HTML/CSS).
+ */
+const PAGE = [
+  join(import.meta.dirname, 'page'),
+  join(import.meta.dirname, '..', '..', 'dashboard', 'page'),
+].find((d) => existsSync(join(d, 'index.html')));
 /** The page's modules, compiled from page/<name>.ts. */
 const MODULES = ['app', 'fleet', 'view'];
 
+function pageFile(name: string): Buffer {
+  if (!PAGE) {
+    throw new EdgeDmpError('E_DASHBOARD_PAGE', {
+      field: 'host/dashboard/page',
+      expected: `index.html, style.css and the page's .ts files under ${join(import.meta.dirname, 'page')}`,
+      received: 'no such folder (an install without host/dashboard/page?)',
+    });
+  }
+  return readFileSync(join(PAGE, name));
+}
+
 function compile(name: string): Buffer {
-  const src = readFileSync(join(PAGE, `${name}.ts`), 'utf8');
+  const src = pageFile(`${name}.ts`).toString('utf8');
   const out = transformSync(src, { loader: 'ts', format: 'esm', target: 'es2020', sourcefile: `${name}.ts` });
   return Buffer.from(out.code);
 }
@@ -101,8 +119,8 @@ export async function startDashboard(o: DashboardOptions): Promise<Dashboard> {
     password: o.password,
   };
   const assets = new Map<string, Asset>([
-    ['/', { type: 'text/html; charset=utf-8', body: readFileSync(join(PAGE, 'index.html')) }],
-    ['/style.css', { type: 'text/css; charset=utf-8', body: readFileSync(join(PAGE, 'style.css')) }],
+    ['/', { type: 'text/html; charset=utf-8', body: pageFile('index.html') }],
+    ['/style.css', { type: 'text/css; charset=utf-8', body: pageFile('style.css') }],
     ['/vendor/mqtt.min.js', { type: 'text/javascript; charset=utf-8', body: mqttBrowserBuild() }],
     ['/config.json', { type: 'application/json', body: Buffer.from(JSON.stringify(config)) }],
     ...MODULES.map((m): [string, Asset] => [
