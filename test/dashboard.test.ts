@@ -41,10 +41,11 @@ const devices: RunDevice[] = [];
 /** Results per device as a plain subscriber sees them, to compare the page against. */
 const seen = new Map<string, ResultPayload[]>();
 const requests: string[] = [];
-/** [device id, testsrc pattern, the label the mean-colour model gives it] */
+/** [device id, testsrc pattern, the label the mean-colour model gives it]: still patterns, so every
+ * frame gets that label (`testsrc` moves and is now and then `green`). */
 const FLEET = [
   ['cam-green', 'smptebars', 'green'],
-  ['cam-red', 'testsrc', 'red'],
+  ['cam-red', 'rgbtestsrc', 'red'],
 ] as const;
 
 before(async () => {
