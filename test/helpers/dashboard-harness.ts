@@ -117,7 +117,14 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-sync',
     ],
   });
-  browser.once('disconnected', () => rmSync(profile, { recursive: true, force: true }));
+  // After the browser process has exited (at 'disconnected' it may still be writing the profile).
+  browser.process()?.once('exit', () => {
+    try {
+      rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+    } catch {
+      // A temp folder left behind is not worth failing a run for.
+    }
+  });
   return browser;
 }
 
