@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
+import { createHash, X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -28,7 +29,7 @@ import {
   type FleetBroker,
   type RunDevice,
 } from './helpers/dashboard-harness.js';
-import { cleanup, tempDir, until } from './helpers/mqtt-harness.js';
+import { cleanup, freePort, startMosquitto, tempDir, until } from './helpers/mqtt-harness.js';
 
 const dir = tempDir('dashboard');
 const OUT = join(import.meta.dirname, '..', 'bench', 'out');
@@ -350,6 +351,50 @@ test('credentials: --username/--password reach the page; a wrong password is sho
     await bad.close();
     await secured.mosquitto.stop('SIGKILL');
     cleanup(authDir);
+  }
+});
+
+test('wss: the page reaches mosquitto over its TLS WebSocket listener (Chromium trusts exactly that key)', async () => {
+  const tlsDir = tempDir('dash-wss');
+  execFileSync(
+    'openssl',
+    [
+      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
+      ...['-keyout', join(tlsDir, 'broker.key'), '-out', join(tlsDir, 'broker.crt'), '-days', '2'],
+      ...['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
+    ],
+    { stdio: 'ignore' },
+  );
+  const cert = new X509Certificate(readFileSync(join(tlsDir, 'broker.crt')));
+  const spki = createHash('sha256')
+    .update(cert.publicKey.export({ type: 'spki', format: 'der' }))
+    .digest('base64');
+  const wssPort = await freePort();
+  const tls = await startMosquitto({
+    dir: tlsDir,
+    listener: [
+      ...[`listener ${wssPort} 127.0.0.1`, 'protocol websockets'],
+      ...[`certfile ${join(tlsDir, 'broker.crt')}`, `keyfile ${join(tlsDir, 'broker.key')}`],
+    ],
+  });
+  const c = connect(`mqtt://127.0.0.1:${tls.port}`, { protocolVersion: 4 });
+  const d = await startDashboard({ mqttUrl: `wss://127.0.0.1:${wssPort}`, port: 0 });
+  // A self-signed broker certificate, trusted by its key's hash only: the TLS handshake is real.
+  const pinned = await launchChromium([`--ignore-certificate-errors-spki-list=${spki}`]);
+  try {
+    await c.publishAsync('edge-dmp/tls-cam/status', 'online', { qos: 1, retain: true });
+    const p = await pinned.newPage();
+    await keepNames(p);
+    await p.goto(d.url);
+    await p.waitForFunction(() => document.getElementById('conn')?.dataset.state === 'online');
+    assert.equal(await p.$eval('#conn', (e) => e.textContent), `connected to wss://127.0.0.1:${wssPort}`);
+    assert.equal((await until('tls-cam card', () => card('tls-cam', p))).status, 'online');
+  } finally {
+    await pinned.close();
+    await c.endAsync(true);
+    await d.close();
+    await tls.stop('SIGKILL');
+    cleanup(tlsDir);
   }
 });
 

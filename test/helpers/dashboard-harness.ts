@@ -100,7 +100,7 @@ export async function spawnDashboard(wsUrl: string, extra: string[] = []): Promi
 }
 
 /** Debian's Chromium, headless, with a fresh profile and no network of its own. */
-export async function launchChromium(): Promise<Browser> {
+export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   const profile = mkdtempSync(join(tmpdir(), 'edge-dmp-chromium-'));
   const browser = await puppeteer.launch({
     executablePath: CHROMIUM,
@@ -115,6 +115,7 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      ...extraArgs,
     ],
   });
   // After the browser process has exited (at 'disconnected' it may still be writing the profile).
