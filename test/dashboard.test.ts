@@ -3,22 +3,20 @@
  * `edge-dmp run` device processes report to a real mosquitto (devices over TCP, the page over its
  * WebSocket listener); the page shows both cards with their live labels, sends pause/resume and
  * set-threshold and shows the replies, shows a deploy state, and turns a SIGKILLed device's card
- * offline (last will). Plus the fleet model and the server on their own.
+ * offline (last will); the dev broker, credentials and wss. The server alone: dashboard-server.test.ts.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { connect, type MqttClient } from 'mqtt';
 import type { Browser, Page } from 'puppeteer-core';
-import { applyMessage, createFleet, fleetTopics } from '../host/dashboard/page/fleet.js';
 import { startDashboard } from '../host/dashboard/server.js';
 import { startBroker } from '../device/broker.js';
 import type { ResultPayload } from '../device/payload.js';
 import {
-  BIN,
   launchChromium,
   spawnDashboard,
   spawnRunDevice,
@@ -29,6 +27,7 @@ import {
   type FleetBroker,
   type RunDevice,
 } from './helpers/dashboard-harness.js';
+import { accessibility, keepNames, readCard } from './helpers/dashboard-page.js';
 import { cleanup, freePort, startMosquitto, tempDir, until } from './helpers/mqtt-harness.js';
 
 const dir = tempDir('dashboard');
@@ -81,100 +80,15 @@ after(async () => {
   cleanup(dir, ...(broker ? [broker.mosquitto.dir] : []));
 });
 
-/**
- * tsx compiles this file with esbuild's keepNames, which wraps named functions in `__name(...)`;
- * functions handed to page.evaluate run in the page, which has no such helper.
- */
-const keepNames = (p: Page) => p.evaluateOnNewDocument('globalThis.__name = (f) => f;');
-
-/** What a card shows, read from the DOM. */
-interface CardText {
-  status: string;
-  dataStatus: string;
-  label: string;
-  seq: number;
-  model: string;
-  fps: string;
-  p95: string;
-  timeline: number;
-  sparkPoints: number;
-  deploy: string | null;
-  error: string | null;
-  replies: string[];
-  paused: boolean;
-  background: string;
-}
-
-function card(id: string, p: Page = page): Promise<CardText | null> {
-  return p.evaluate((id) => {
-    const c = Array.from(document.querySelectorAll<HTMLElement>('article.card')).find(
-      (e) => e.dataset.device === id,
-    );
-    if (!c) return null;
-    const f = (n: string) => c.querySelector<HTMLElement>(`[data-field="${n}"]`)!;
-    const shown = (n: string) => (f(n).hidden ? null : f(n).textContent);
-    const points = f('spark').querySelector('polyline')!.getAttribute('points') ?? '';
-    return {
-      status: f('status').textContent ?? '',
-      dataStatus: c.dataset.status ?? '',
-      label: f('label').textContent ?? '',
-      seq: Number(f('label').dataset.seq ?? 0),
-      model: f('model').textContent ?? '',
-      fps: f('fps').textContent ?? '',
-      p95: f('p95').textContent ?? '',
-      timeline: f('timeline').children.length,
-      sparkPoints: points.split(' ').filter(Boolean).length,
-      deploy: shown('deploy'),
-      error: shown('error'),
-      replies: Array.from(f('replies').children).map((li) => li.textContent ?? ''),
-      paused: !f('paused').hidden,
-      background: getComputedStyle(c).backgroundColor,
-    };
-  }, id);
-}
-
 const count = (id: string) => seen.get(id)?.length ?? 0;
+const card = (id: string, p: Page = page) => readCard(p, id);
 
 /**
- * Every text element with a state colour meets WCAG AA contrast (4.5:1) against the background it
- * is drawn on; every input has a label and every button a name.
+ * Every visible text element meets WCAG AA contrast (4.5:1) against the background it is drawn on;
+ * every input has a label and every button a name.
  */
 async function checkAccessible(): Promise<void> {
-  const found = await page.evaluate(() => {
-    const rgb = (s: string) => (s.match(/[\d.]+/g) ?? []).map(Number);
-    const lum = (c: number[]) => {
-      const [r, g, b] = c.slice(0, 3).map((v) => {
-        const x = v / 255;
-        return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
-      });
-      return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-    };
-    const background = (e: Element | null): number[] => {
-      for (; e; e = e.parentElement) {
-        const c = rgb(getComputedStyle(e).backgroundColor);
-        if (c.length === 3 || c[3] > 0) return c;
-      }
-      return [255, 255, 255];
-    };
-    const sel =
-      '.badge, .deploy, .error, .replies li, .model, .caption, .stats dt, .stats dd, .last span, #conn';
-    const ratios = Array.from(document.querySelectorAll<HTMLElement>(sel))
-      .filter((e) => !e.closest('[hidden]') && e.textContent)
-      .map((e) => {
-        const [a, b] = [lum(rgb(getComputedStyle(e).color)), lum(background(e))];
-        return {
-          what: `${e.className || e.id}: ${e.textContent}`,
-          ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05),
-        };
-      });
-    const unlabelled = Array.from(document.querySelectorAll('input')).filter(
-      (i) => !i.closest('label'),
-    ).length;
-    const nameless = Array.from(document.querySelectorAll('button')).filter(
-      (b) => !b.textContent?.trim(),
-    ).length;
-    return { ratios, unlabelled, nameless };
-  });
+  const found = await accessibility(page);
   assert.ok(found.ratios.length >= 20, `${found.ratios.length} text elements checked`);
   const low = found.ratios.filter((r) => r.ratio < 4.5);
   assert.deepEqual(low, [], 'text below 4.5:1 contrast');
@@ -396,100 +310,4 @@ test('wss: the page reaches mosquitto over its TLS WebSocket listener (Chromium 
     await tls.stop('SIGKILL');
     cleanup(tlsDir);
   }
-});
-
-test('fleet model: topics, dedupe by seq, malformed payloads become the device error', () => {
-  const f = createFleet('edge-dmp');
-  assert.deepEqual(fleetTopics('edge-dmp'), [
-    'edge-dmp/+/status',
-    'edge-dmp/+/results',
-    'edge-dmp/+/metrics',
-    'edge-dmp/+/deploy',
-    'edge-dmp/+/cmd/+/reply',
-  ]);
-  const model = { name: 'm', version: '1', sha256: 'ab'.repeat(32) };
-  const result = (seq: number, label: string) =>
-    JSON.stringify({ seq, label, score: 0.9, latencyMs: { total: seq }, model });
-  assert.equal(applyMessage(f, 'edge-dmp/a/status', 'offline', 1), 'a');
-  assert.equal(applyMessage(f, 'edge-dmp/a/results', result(1, 'cat'), 2), 'a');
-  applyMessage(f, 'edge-dmp/a/results', result(1, 'cat'), 3);
-  applyMessage(f, 'edge-dmp/a/results', result(2, 'dog'), 4);
-  const a = f.devices.get('a')!;
-  assert.deepEqual(
-    a.timeline.map((e) => [e.seq, e.label, e.latencyMs]),
-    [
-      [1, 'cat', 1],
-      [2, 'dog', 2],
-    ],
-  );
-  assert.equal(a.status, 'online', 'a result means the device runs, whatever an old retained status said');
-  assert.equal(applyMessage(f, 'other/a/status', 'online', 5), null);
-  assert.equal(applyMessage(f, 'edge-dmp/a/cmd/pause', '{}', 5), null, 'a command, not a reply');
-  assert.equal(applyMessage(f, 'edge-dmp/a/bogus', '{}', 5), null);
-  const bad: [string, string, RegExp][] = [
-    ['edge-dmp/a/results', '{"seq":', /^JSON expected/],
-    ['edge-dmp/a/metrics', '{"fps":"fast"}', /^metrics \{fps, latencyMs: \{p50, p95\}\} expected/],
-    [
-      'edge-dmp/a/deploy',
-      '{"state":"exploded","version":"1","model":"m"}',
-      /^deploy state received \| .* expected, got "exploded"/,
-    ],
-    ['edge-dmp/a/status', 'sleeping', /^status online \| offline \| stopped expected, got "sleeping"/],
-    ['edge-dmp/a/cmd/pause/reply', '[]', /^reply \{cmd, id, ok\} expected/],
-  ];
-  for (const [topic, payload, want] of bad) {
-    assert.equal(applyMessage(f, topic, payload, 9), 'a');
-    assert.match(a.lastError?.message ?? '', want, topic);
-  }
-  assert.equal(a.timeline.length, 2, 'bad payloads change nothing else');
-  applyMessage(
-    f,
-    'edge-dmp/a/deploy',
-    JSON.stringify({ state: 'healthy', version: '2', model: 'm', ts: 1 }),
-    10,
-  );
-  assert.equal(a.deploy?.state, 'healthy');
-  applyMessage(f, 'edge-dmp/a/deploy', '', 11);
-  assert.equal(a.deploy, null, 'an empty retained message clears it');
-});
-
-test('server: serves only its own files, with a CSP that allows the broker; bad options are typed errors', async () => {
-  const d = await startDashboard({ mqttUrl: 'wss://broker.lan:8884/mqtt', port: 0, prefix: 'site1' });
-  try {
-    const get = (p: string, init?: RequestInit) => fetch(new URL(p, d.url), init);
-    const home = await get('/');
-    assert.equal(home.status, 200);
-    assert.match(
-      home.headers.get('content-security-policy') ?? '',
-      /connect-src 'self' wss:\/\/broker\.lan:8884;/,
-    );
-    assert.match(await home.text(), /<script src="vendor\/mqtt.min.js"><\/script>/);
-    const vendor = await get('/vendor/mqtt.min.js');
-    const lib = readFileSync(join(import.meta.dirname, '..', 'node_modules', 'mqtt', 'dist', 'mqtt.min.js'));
-    assert.equal((await vendor.arrayBuffer()).byteLength, lib.length);
-    assert.deepEqual(await (await get('/config.json')).json(), {
-      url: 'wss://broker.lan:8884/mqtt',
-      prefix: 'site1',
-    });
-    const app = await (await get('/app.js')).text();
-    assert.match(app, /from ".\/fleet.js"/, 'compiled TypeScript, imports kept');
-    assert.doesNotMatch(app, /: PageConfig/, 'types stripped');
-    assert.equal((await get('/../package.json')).status, 404);
-    assert.equal((await get('/page/app.ts')).status, 404);
-    assert.equal((await get('/', { method: 'POST' })).status, 405);
-  } finally {
-    await d.close();
-  }
-  await assert.rejects(startDashboard({ mqttUrl: 'mqtt://h:1883' }), { code: 'E_CONFIG', field: 'mqtt' });
-  await assert.rejects(startDashboard({ mqttUrl: 'ws://h:1', prefix: 'a/#' }), {
-    code: 'E_CONFIG',
-    field: 'prefix',
-  });
-  const cli = await new Promise<{ code: number | null; stderr: string }>((r) =>
-    execFile(process.execPath, [BIN, 'dashboard', '--mqtt', 'mqtt://h:1883'], (e, _o, stderr) =>
-      r({ code: e ? (e.code as number) : 0, stderr }),
-    ),
-  );
-  assert.equal(cli.code, 2);
-  assert.match(cli.stderr, /\[E_CONFIG\] --mqtt: expected a ws:\/\/ or wss:\/\/ broker URL/);
 });
