@@ -112,6 +112,7 @@ test('the page shows one card per device with its live label, model and metrics'
     // The label on the card is the one the device published with that seq.
     assert.equal(seen.get(id)?.find((r) => r.seq === c.seq)?.label, label);
     assert.equal(c.model, 'model: tiny-colour 0.3.0');
+    assert.match(c.age, /^\d+ s ago$/);
     assert.match(c.p95, /^\d+\.\d ms$/);
     assert.equal(c.sparkPoints, c.timeline);
   }
@@ -130,7 +131,7 @@ test('the page shows one card per device with its live label, model and metrics'
   assert.ok(scrollW <= innerW, `page ${scrollW}px wide at ${innerW}px`);
 });
 
-test('pause from the page pauses that device and shows the reply; resume and a refused threshold too', async () => {
+test('pause from the page pauses that device and shows the reply; resume, a refused threshold and set-fps too', async () => {
   await page.click('article[data-device="cam-green"] button[data-cmd="pause"]');
   await until('pause reply', async () => (await card('cam-green'))!.replies.length >= 1);
   let c = (await card('cam-green'))!;
@@ -160,6 +161,12 @@ test('pause from the page pauses that device and shows the reply; resume and a r
   c = (await card('cam-green'))!;
   assert.match(c.replies[2], /^set-threshold #3: refused E_CONFIG: threshold: expected/);
   assert.match(c.error ?? '', /^last error \(command set-threshold\): E_CONFIG/);
+
+  const fps = 'article[data-device="cam-green"] form[data-cmd="set-fps"]';
+  await page.$eval(`${fps} input`, (e) => ((e as HTMLInputElement).value = '2'));
+  await page.click(`${fps} button[type="submit"]`);
+  await until('set-fps reply', async () => (await card('cam-green'))!.replies.length >= 4);
+  assert.equal((await card('cam-green'))!.replies[3], 'set-fps #4: ok {"fps":2}');
 });
 
 test('a retained deploy state shows on the card, with the rollback reason as the last error', async () => {

@@ -16,6 +16,8 @@ export interface CardText {
   dataStatus: string;
   label: string;
   seq: number;
+  /** Time since the last result, e.g. `2 s ago`. */
+  age: string;
   model: string;
   fps: string;
   p95: string;
@@ -42,6 +44,7 @@ export function readCard(p: Page, id: string): Promise<CardText | null> {
       dataStatus: c.dataset.status ?? '',
       label: f('label').textContent ?? '',
       seq: Number(f('label').dataset.seq ?? 0),
+      age: f('age').textContent ?? '',
       model: f('model').textContent ?? '',
       fps: f('fps').textContent ?? '',
       p95: f('p95').textContent ?? '',
