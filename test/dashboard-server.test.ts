@@ -11,7 +11,7 @@ import { applyMessage, createFleet, fleetTopics } from '../host/dashboard/page/f
 import { startDashboard } from '../host/dashboard/server.js';
 import { BIN } from './helpers/dashboard-harness.js';
 
-test('fleet model: topics, dedupe by seq, malformed payloads become the device error', () => {
+test('fleet model: topics, dedupe by seq + frame time, malformed payloads become the device error', () => {
   const f = createFleet('edge-dmp');
   assert.deepEqual(fleetTopics('edge-dmp'), [
     'edge-dmp/+/status',
@@ -21,18 +21,21 @@ test('fleet model: topics, dedupe by seq, malformed payloads become the device e
     'edge-dmp/+/cmd/+/reply',
   ]);
   const model = { name: 'm', version: '1', sha256: 'ab'.repeat(32) };
-  const result = (seq: number, label: string) =>
-    JSON.stringify({ seq, label, score: 0.9, latencyMs: { total: seq }, model });
+  const result = (seq: number, label: string, ts = 1000 + seq) =>
+    JSON.stringify({ seq, ts, label, score: 0.9, latencyMs: { total: seq }, model });
   assert.equal(applyMessage(f, 'edge-dmp/a/status', 'offline', 1), 'a');
   assert.equal(applyMessage(f, 'edge-dmp/a/results', result(1, 'cat'), 2), 'a');
   applyMessage(f, 'edge-dmp/a/results', result(1, 'cat'), 3);
   applyMessage(f, 'edge-dmp/a/results', result(2, 'dog'), 4);
+  // A device whose outbox was deleted starts over at seq 1, with a new frame time: not a duplicate.
+  applyMessage(f, 'edge-dmp/a/results', result(1, 'ship', 9000), 5);
   const a = f.devices.get('a')!;
   assert.deepEqual(
     a.timeline.map((e) => [e.seq, e.label, e.latencyMs]),
     [
       [1, 'cat', 1],
       [2, 'dog', 2],
+      [1, 'ship', 1],
     ],
   );
   assert.equal(a.status, 'online', 'a result means the device runs, whatever an old retained status said');
@@ -54,7 +57,7 @@ test('fleet model: topics, dedupe by seq, malformed payloads become the device e
     assert.equal(applyMessage(f, topic, payload, 9), 'a');
     assert.match(a.lastError?.message ?? '', want, topic);
   }
-  assert.equal(a.timeline.length, 2, 'bad payloads change nothing else');
+  assert.equal(a.timeline.length, 3, 'bad payloads change nothing else');
   applyMessage(
     f,
     'edge-dmp/a/deploy',

@@ -30,6 +30,8 @@ export interface DeployPayload {
 
 export interface TimelineEntry {
   seq: number;
+  /** The device's frame time (epoch ms), with seq the identity of a result. */
+  ts: number;
   label: string;
   score: number;
   latencyMs: number;
@@ -151,13 +153,15 @@ const HANDLERS: Record<string, Handler> = {
       'result {seq, label, score}',
       r,
     );
-    // A result re-sent after a lost PUBACK carries a seq already shown.
-    if (d.timeline.some((e) => e.seq === r.seq)) return;
+    // A result re-sent after a lost PUBACK is the same payload again: same seq, same frame time.
+    // (seq alone is not enough: a device whose outbox was deleted starts over at seq 1.)
+    const ts = isNum(r.ts) ? r.ts : 0;
+    if (d.timeline.some((e) => e.seq === r.seq && e.ts === ts)) return;
     d.model = modelOf(r.model);
     const latency = isObj(r.latencyMs) && isNum(r.latencyMs.total) ? r.latencyMs.total : 0;
     push(
       d.timeline,
-      { seq: r.seq, label: r.label, score: r.score, latencyMs: latency, at: now },
+      { seq: r.seq, ts, label: r.label, score: r.score, latencyMs: latency, at: now },
       f.limits.timeline,
     );
     // Results only come from a running device; a retained "offline" can be older than the process.

@@ -8,8 +8,10 @@ import { ago, latencyRange, type DeviceView } from './fleet.js';
 /** A command the panel asks to send: `<prefix>/<deviceId>/cmd/<name>` with `args`. */
 export type SendCommand = (deviceId: string, name: string, args: Record<string, number>) => number;
 
-/** Okabe-Ito colours (distinguishable with the common colour-vision deficiencies), its pale yellow
- * swapped for a purple that stands out on white. */
+/**
+ * Okabe-Ito colours (distinguishable with the common colour-vision deficiencies), its pale yellow
+ * swapped for a purple that stands out on white.
+ */
 const PALETTE = ['#0072b2', '#e69f00', '#009e73', '#cc79a7', '#56b4e9', '#d55e00', '#6b4c9a', '#000000'];
 
 /**
@@ -67,7 +69,7 @@ function commandForm(id: string, send: SendCommand): HTMLElement {
       // novalidate: the device is the authority on values; its refusal is shown in the replies.
       { class: 'set', 'data-cmd': name, novalidate: '' },
       el('label', {}, `${text} `, input),
-      el('button', { type: 'submit' }, 'set'),
+      el('button', { type: 'submit', 'aria-label': `set ${text.toLowerCase()}` }, 'set'),
     );
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
@@ -91,6 +93,8 @@ function commandForm(id: string, send: SendCommand): HTMLElement {
   );
 }
 
+let cards = 0;
+
 function buildCard(d: DeviceView, send: SendCommand): HTMLElement {
   const stats = el('dl', { class: 'stats' });
   for (const [key, text] of STATS) {
@@ -104,7 +108,8 @@ function buildCard(d: DeviceView, send: SendCommand): HTMLElement {
   spark.setAttribute('data-field', 'spark');
   const line = document.createElementNS(SVG, 'polyline');
   spark.append(line);
-  const titleId = `dev-${d.id.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+  // A counter, not the device id: ids may hold any character, and two must never share an element id.
+  const titleId = `device-${++cards}`;
   return el(
     'article',
     { class: 'card', 'data-device': d.id, 'aria-labelledby': titleId },
