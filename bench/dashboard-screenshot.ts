@@ -68,7 +68,7 @@ try {
   const agent = connect(tcp, { protocolVersion: 4 });
   await new Promise<void>((r) => agent.once('connect', () => r()));
   const deploy = (id: string, body: Record<string, unknown>) =>
-    agent.publishAsync(`edge-dmp/${id}/deploy`, JSON.stringify({ ts: Date.now(), ...body }), {
+    agent.publishAsync(`edge-dmp/${id}/deploy`, JSON.stringify({ ts: new Date().toISOString(), ...body }), {
       qos: 1,
       retain: true,
     });

@@ -48,7 +48,7 @@ test('fleet model: topics, dedupe by seq + frame time, malformed payloads become
     [
       'edge-dmp/a/deploy',
       '{"state":"exploded","version":"1","model":"m"}',
-      /^deploy state received \| .* expected, got "exploded"/,
+      /^deploy state idle \| received \| .* expected, got "exploded"/,
     ],
     ['edge-dmp/a/status', 'sleeping', /^status online \| offline \| stopped expected, got "sleeping"/],
     ['edge-dmp/a/cmd/pause/reply', '[]', /^reply \{cmd, id, ok\} expected/],
@@ -58,6 +58,16 @@ test('fleet model: topics, dedupe by seq + frame time, malformed payloads become
     assert.match(a.lastError?.message ?? '', want, topic);
   }
   assert.equal(a.timeline.length, 3, 'bad payloads change nothing else');
+  // As the agent publishes it: nulls before the bundle is read, an ISO time.
+  const received = {
+    state: 'received',
+    version: null,
+    model: null,
+    sha256: null,
+    ts: '2026-12-02T00:00:00Z',
+  };
+  applyMessage(f, 'edge-dmp/a/deploy', JSON.stringify(received), 10);
+  assert.deepEqual(a.deploy, { ...received, reason: undefined, previous: null });
   applyMessage(
     f,
     'edge-dmp/a/deploy',

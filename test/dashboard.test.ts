@@ -177,7 +177,7 @@ test('a retained deploy state shows on the card, with the rollback reason as the
     sha256: 'cd'.repeat(32),
     reason: 'health check failed: no result in 30 s',
     previous: '0.3.0',
-    ts: Date.now(),
+    ts: new Date().toISOString(),
   };
   await watcher.publishAsync('edge-dmp/cam-red/deploy', JSON.stringify(deploy), { qos: 1, retain: true });
   const c = await until('deploy on card', async () =>

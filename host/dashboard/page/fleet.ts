@@ -5,8 +5,12 @@
  */
 import type { CommandReply, DeviceStatus, MetricsPayload, ResultPayload } from '../../../device/payload.js';
 
-/** States of the retained `<prefix>/<deviceId>/deploy` topic (published by the agent). */
+/**
+ * States of the retained `<prefix>/<deviceId>/deploy` topic (published by the agent): the update
+ * state machine, plus `idle` before any update.
+ */
 export const DEPLOY_STATES = [
+  'idle',
   'received',
   'verified',
   'staged',
@@ -17,15 +21,18 @@ export const DEPLOY_STATES = [
 ] as const;
 export type DeployState = (typeof DEPLOY_STATES)[number];
 
-/** What the agent publishes, retained, on `<prefix>/<deviceId>/deploy`. */
+/**
+ * What the agent publishes, retained, on `<prefix>/<deviceId>/deploy`. Version, model and hash are
+ * null until the bundle has been read (e.g. in `received`); `ts` is an ISO time or epoch ms.
+ */
 export interface DeployPayload {
   state: DeployState;
-  version: string;
-  model: string;
-  sha256: string;
+  version: string | null;
+  model: string | null;
+  sha256: string | null;
   reason?: string;
-  previous?: string;
-  ts: number;
+  previous?: string | null;
+  ts: string | number;
 }
 
 export interface TimelineEntry {
@@ -193,15 +200,20 @@ const HANDLERS: Record<string, Handler> = {
       `deploy state ${DEPLOY_STATES.join(' | ')}`,
       isObj(p) ? p.state : p,
     );
-    need(isStr(p.version) && isStr(p.model), 'deploy {version, model}', p);
+    const strOrNull = (v: unknown) => v === undefined || v === null || isStr(v);
+    need(
+      strOrNull(p.version) && strOrNull(p.model) && strOrNull(p.sha256) && strOrNull(p.previous),
+      'deploy {version, model, sha256, previous} as strings or null',
+      p,
+    );
     d.deploy = {
       state: p.state,
-      version: p.version,
-      model: p.model,
-      sha256: isStr(p.sha256) ? p.sha256 : '',
+      version: p.version ?? null,
+      model: p.model ?? null,
+      sha256: p.sha256 ?? null,
       reason: isStr(p.reason) ? p.reason : undefined,
-      previous: isStr(p.previous) ? p.previous : undefined,
-      ts: isNum(p.ts) ? p.ts : 0,
+      previous: p.previous ?? null,
+      ts: isNum(p.ts) || isStr(p.ts) ? p.ts : 0,
     };
     if ((p.state === 'rolled-back' || p.state === 'refused') && p.reason) {
       d.lastError = { source: `deploy ${p.state}`, message: p.reason, at: now };

@@ -215,7 +215,8 @@ export function renderDevice(root: HTMLElement, d: DeviceView, send: SendCommand
   if (d.deploy) {
     dep.dataset.state = d.deploy.state;
     const from = d.deploy.previous ? ` (previous ${d.deploy.previous})` : '';
-    dep.textContent = `deploy: ${d.deploy.state} ${d.deploy.model} ${d.deploy.version}${from}`;
+    const what = [d.deploy.model, d.deploy.version].filter(Boolean).join(' ');
+    dep.textContent = `deploy: ${d.deploy.state}${what ? ` ${what}` : ''}${from}`;
   }
   const err = field(card, 'error');
   err.hidden = !d.lastError;
