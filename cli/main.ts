@@ -17,6 +17,7 @@ const COMMANDS: CommandTable = {
   ...DEVICE_COMMANDS,
   watch: () => import('./commands/watch.js'),
   broker: () => import('./commands/broker.js'),
+  dashboard: () => import('./commands/dashboard.js'),
   demo: () => import('./commands/demo.js'),
 };
 

@@ -79,13 +79,15 @@ export async function writeDemoImages(dir: string, o: { perClass: number; size: 
 const command: Command = {
   summary:
     'The main job on an embedded default: generate data, train a small DMP model, convert to signed int8 TFLite, run it with MQTT.',
-  usage: 'edge-dmp demo [--out runs/demo] [--epochs 8] [--per-class 96] [--backend auto]',
+  usage: 'edge-dmp demo [--out runs/demo] [--epochs 8] [--per-class 96] [--backend auto] [--dashboard]',
   async run(argv) {
     const { values } = parseFlags(argv, {
       out: { type: 'string' },
       epochs: { type: 'string' },
       'per-class': { type: 'string' },
       backend: { type: 'string' },
+      // Serve the fleet page too, and keep a live device reporting to it until Ctrl-C.
+      dashboard: { type: 'boolean' },
     });
     const out = values.out ?? 'runs/demo';
     const epochs = num('--epochs', values.epochs, 8);
@@ -183,13 +185,21 @@ const command: Command = {
     ]);
 
     const { startBroker, subscribeResults } = await import('@edge-dmp/host');
-    const broker = await startBroker({ port: 0, host: '127.0.0.1' });
+    const live = values.dashboard === true;
+    const broker = await startBroker({ port: 0, host: '127.0.0.1', wsPort: live ? 0 : undefined });
     const url = `mqtt://127.0.0.1:${broker.port}`;
     console.log(`\n== In-process MQTT broker on ${url}; subscribing to edge-dmp/+/results`);
+    const dash = live
+      ? await (
+          await import('@edge-dmp/host')
+        ).startDashboard({ mqttUrl: `ws://127.0.0.1:${broker.wsPort}`, port: 0 })
+      : null;
+    if (dash) console.log(`\n== Dashboard: open ${dash.url} (the fleet page, live over MQTT WebSockets)`);
     const received: string[] = [];
     const sub = subscribeResults({ url, deviceId: '+', reorderMs: 0 }, (r) => {
       received.push(`${r.seq}:${r.label}`);
-      console.log(`  subscriber <- ${r.deviceId} seq ${r.seq} ${r.label} ${r.score.toFixed(3)}`);
+      if (r.deviceId === 'demo')
+        console.log(`  subscriber <- ${r.deviceId} seq ${r.seq} ${r.label} ${r.score.toFixed(3)}`);
     });
     try {
       await sub.ready;
@@ -211,11 +221,24 @@ const command: Command = {
       ]);
       // QoS 1 results are acknowledged before `run` exits; give the subscriber a moment to print.
       await new Promise((r) => setTimeout(r, 500));
+      if (dash) {
+        console.log(
+          `\n== Dashboard ${dash.url}: device demo-live reports an ffmpeg test pattern until Ctrl-C`,
+        );
+        await main([
+          ...['run', '--bundle', bundle, '--source', 'testsrc:', '--width', '64', '--height', '64'],
+          ...['--fps', '2', '--stats-interval', '2', '--mqtt', url, '--device-id', 'demo-live'],
+          ...['--outbox', join(out, 'outbox-live')],
+        ]);
+      }
     } finally {
       await sub.close();
+      await dash?.close();
       await broker.close();
     }
     console.log(`\n== Done: ${received.length} results received over MQTT; artefacts in ${out}/`);
+    if (!dash)
+      console.log('   To watch devices live in the browser: npm run demo -- --dashboard (prints its URL)');
     return received.length > 0 ? 0 : 1;
   },
 };
