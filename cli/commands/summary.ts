@@ -1,14 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { createModel, summarize, VARIANTS, type ModelSummary, type Variant } from '@edge-dmp/sdk';
+import { compareVariants, createModel, summarize, type ModelSummary, type Variant } from '@edge-dmp/sdk';
+import { printTable1 } from '../table1.js';
 import { num, parseFlags, type Command } from '@edge-dmp/core';
-
-/** Table 1 of the paper (10-class head), shown beside our counts by `--compare`. */
-export const PAPER_TABLE1: Record<Variant, number> = {
-  baseline: 4_020_358,
-  maxpool: 3_114_374,
-  duplicate: 3_104_134,
-  dmp: 2_198_150,
-};
 
 const fmt = (n: number) => n.toLocaleString('en-US');
 
@@ -66,45 +59,19 @@ const command: Command = {
       }
       return 0;
     }
-    const rows = (Object.keys(VARIANTS) as Variant[]).map((v) => build(values, v));
-    const base = rows[0].trainableParams;
-    const paperComparable =
-      (values.model ?? 'efficientnet-b0') === 'efficientnet-b0' &&
-      rows[0].classes === 10 &&
-      values['width-mult'] === undefined &&
-      values['depth-mult'] === undefined &&
-      values.channels === undefined;
-    const table = rows.map((r) => ({
-      variant: r.variant,
-      paperName: VARIANTS[r.variant as Variant].paperName,
-      trainableParams: r.trainableParams,
-      percentOfBaseline: Math.round((1000 * r.trainableParams) / base) / 10,
-      macs: r.macs,
-      paper: paperComparable ? PAPER_TABLE1[r.variant as Variant] : null,
-    }));
-    if (values.json) {
-      console.log(
-        JSON.stringify({ model: rows[0].model, classes: rows[0].classes, input: rows[0].input, rows: table }),
-      );
-      return 0;
-    }
-    console.log(`${rows[0].model}, ${rows[0].classes} classes, input ${rows[0].input}x${rows[0].input}\n`);
-    console.log(
-      `${'network'.padEnd(24)}${'parameters'.padStart(12)}${'% of base'.padStart(11)}${'MACs'.padStart(15)}` +
-        (paperComparable ? `${'paper'.padStart(12)}  match` : ''),
-    );
-    for (const r of table) {
-      // The paper's names are B0's; another model's baseline row carries the model's own name.
-      const name =
-        r.variant === 'baseline' && rows[0].model !== 'efficientnet-b0' ? rows[0].model : r.paperName;
-      console.log(
-        `${name.padEnd(24)}${fmt(r.trainableParams).padStart(12)}${`${r.percentOfBaseline.toFixed(1)}%`.padStart(11)}` +
-          `${fmt(r.macs).padStart(15)}` +
-          (r.paper !== null
-            ? `${fmt(r.paper).padStart(12)}  ${r.paper === r.trainableParams ? 'yes' : 'NO'}`
-            : ''),
-      );
-    }
+    const vals = values as Record<string, string | boolean | undefined>;
+    const opt = (flag: string) =>
+      vals[flag] === undefined ? undefined : num(`--${flag}`, vals[flag] as string);
+    const t = compareVariants({
+      model: values.model ?? 'efficientnet-b0',
+      classes: num('--classes', values.classes, 10),
+      inputSize: opt('input'),
+      inputChannels: opt('channels') as 1 | 3 | undefined,
+      widthMult: opt('width-mult'),
+      depthMult: opt('depth-mult'),
+    });
+    if (values.json) console.log(JSON.stringify(t));
+    else printTable1(t);
     return 0;
   },
 };

@@ -9,7 +9,7 @@ import type { FsyncPolicy } from '../outbox.js';
 import { PUBLISH_POLICIES, type PublishPolicyName, type PublishPolicyOptions } from '../payload.js';
 import type { SerialFormat } from '../serial-reporter.js';
 import { num } from '@edge-dmp/core';
-import type { ReporterFactory } from './commands/run.js';
+import type { ReporterFactory } from './reporters.js';
 
 /** Connection and TLS flags (parseArgs options). */
 export const MQTT_CONNECTION_FLAGS = {

@@ -4,37 +4,15 @@ import { createClassifier } from '../../classifier.js';
 import { jsonLinesReporter, Pipeline } from '../../pipeline.js';
 import { createSource } from '../../sources/index.js';
 import type { Flip } from '../../sources/types.js';
-import type { FrameOutcome, ModelIdentity, PipelineStats, Reporter } from '../../types.js';
+import type { FrameOutcome, PipelineStats, Reporter } from '../../types.js';
 import { ConfigError, EdgeDmpError } from '@edge-dmp/core';
 import { num, parseFlags, type Command } from '@edge-dmp/core';
 import { CLASSIFIER_FLAGS, CLASSIFIER_USAGE, classifierOptions } from '../classifier-flags.js';
 import { openTrustedBundle } from '../trust-flags.js';
-import { MQTT_REPORTER, normalizeOptionalFlags, SERIAL_REPORTER } from '../mqtt-flags.js';
+import { normalizeOptionalFlags } from '../mqtt-flags.js';
+import { REPORTERS, type ReporterContext } from '../reporters.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
-
-/** What a reporter factory gets: every parsed flag, the model, and the pipeline's controls. */
-export interface ReporterContext {
-  values: Record<string, string | boolean | undefined>;
-  model: ModelIdentity;
-  /** Pause/resume/set-fps/stats of the running pipeline (MQTT commands drive these). */
-  control: { pause(): void; resume(): void; setFps(fps: number): void; stats(): PipelineStats };
-}
-
-/** A reporter attached by a flag: `--<flag> <value>` creates it. */
-export interface ReporterFactory {
-  /** Usage line(s) for --help. */
-  usage: string;
-  /** Extra flags the factory reads from ctx.values (e.g. --device-id). */
-  options?: Options;
-  create(value: string, ctx: ReporterContext): Promise<Reporter>;
-}
-
-/**
- * Reporter factories by flag name: `--mqtt <url>` and `--serial <path>[:baud]` plug in here (the
- * MQTT/serial issue adds their entries); stdout JSON lines are built in.
- */
-export const REPORTERS: Record<string, ReporterFactory> = { mqtt: MQTT_REPORTER, serial: SERIAL_REPORTER };
 
 const RUN_FLAGS = {
   ...CLASSIFIER_FLAGS,
