@@ -55,12 +55,7 @@ export {
   type ModelSummary,
 } from './models/stats.js';
 export { saveModel, loadModel, fileSystemHandler } from './models/io.js';
-export {
-  compareVariants,
-  PAPER_TABLE1,
-  type VariantComparison,
-  type VariantRow,
-} from './models/table1.js';
+export { compareVariants, PAPER_TABLE1, type VariantComparison, type VariantRow } from './models/table1.js';
 export { BatchNorm, Swish, isBatchNorm, BATCH_NORM_CLASSES, type BatchNormArgs } from './norm-layers.js';
 export { EdgeDmpAdam } from './train/adam.js';
 export { registerFastKernels } from './kernels/index.js';
