@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   inspect: () => import('./commands/inspect.js'),
   verify: () => import('./commands/verify.js'),
   sign: () => import('./commands/sign.js'),
+  'sign-command': () => import('./commands/sign-command.js'),
   watch: () => import('./commands/watch.js'),
   broker: () => import('./commands/broker.js'),
   classify: () => import('./commands/classify.js'),

@@ -8,6 +8,7 @@ import type { MqttConnectionOptions } from '../device/mqtt-options.js';
 import type { FsyncPolicy } from '../device/outbox.js';
 import { PUBLISH_POLICIES, type PublishPolicyName, type PublishPolicyOptions } from '../device/payload.js';
 import type { SerialFormat } from '../device/serial-reporter.js';
+import { MQTT_COMMANDS, type CommandPolicy } from '../device/mqtt-commands.js';
 import { num } from './command.js';
 import type { ReporterFactory } from './commands/run.js';
 
@@ -95,6 +96,26 @@ function policyFromFlags(v: Values): PublishPolicyOptions {
   return { policy, threshold, everyN };
 }
 
+/** `--commands all|off|<name,...>` and `--command-key <pem>` -> CommandPolicy. */
+async function commandPolicyFromFlags(v: Values): Promise<CommandPolicy> {
+  const c = (v.commands as string | undefined) ?? 'all';
+  const policy: CommandPolicy =
+    c === 'all' ? {} : c === 'off' ? { enabled: false } : { allow: c.split(',').map((x) => x.trim()) };
+  const bad = policy.allow?.find((n) => !MQTT_COMMANDS.includes(n));
+  if (bad !== undefined) {
+    throw new ConfigError({
+      field: '--commands',
+      expected: `all, off or a list of ${MQTT_COMMANDS.join(',')}`,
+      received: c,
+    });
+  }
+  if (typeof v['command-key'] === 'string') {
+    const { loadPublicKey } = await import('../converter/bundle.js');
+    policy.keys = [await loadPublicKey(v['command-key'], '--command-key')];
+  }
+  return policy;
+}
+
 const deviceIdFrom = (v: Values) => (v['device-id'] as string | undefined) ?? hostname();
 
 /**
@@ -108,6 +129,8 @@ export const MQTT_REPORTER: ReporterFactory = {
     '    [--fsync always|interval|never] [--username <u>] [--password <p> | env EDGE_DMP_MQTT_PASSWORD]',
     '    [--ca <pem>] [--cert <pem> --key <pem>] [--ha-discovery [prefix]]',
     '    [--policy every|label-change|threshold|every-nth] [--threshold 0.5] [--every-n 10]',
+    '    [--commands all|off|<name,name>] [--command-key <edmp.pub>] (commands must be signed by it:',
+    '    edge-dmp sign-command; docs/security.md)',
   ].join('\n'),
   options: {
     ...MQTT_CONNECTION_FLAGS,
@@ -117,6 +140,8 @@ export const MQTT_REPORTER: ReporterFactory = {
     'outbox-max': { type: 'string' },
     fsync: { type: 'string' },
     'ha-discovery': { type: 'string' },
+    commands: { type: 'string' },
+    'command-key': { type: 'string' },
   },
   async create(url, ctx) {
     const v = ctx.values;
@@ -140,6 +165,7 @@ export const MQTT_REPORTER: ReporterFactory = {
       haDiscovery: v['ha-discovery'] as string | undefined,
       model: ctx.model,
       control: ctx.control,
+      commands: await commandPolicyFromFlags(v),
     });
   },
 };
