@@ -9,7 +9,7 @@ import type { FsyncPolicy } from '../device/outbox.js';
 import { PUBLISH_POLICIES, type PublishPolicyName, type PublishPolicyOptions } from '../device/payload.js';
 import type { SerialFormat } from '../device/serial-reporter.js';
 import { MQTT_COMMANDS, type CommandPolicy } from '../device/mqtt-commands.js';
-import { num } from './command.js';
+import { checkOutputPath, num, numIn } from './command.js';
 import type { ReporterFactory } from './commands/run.js';
 
 /** Connection and TLS flags (parseArgs options). */
@@ -74,9 +74,19 @@ function oneOf<T extends string>(
 
 /** `/dev/ttyUSB0:9600` -> path and baud (the suffix is a baud rate only when it is all digits). */
 export function parseSerialSpec(spec: string): { path: string; baudRate?: number } {
-  const m = /^(.*):(\d+)$/.exec(spec);
-  if (!m) return { path: spec };
-  return { path: m[1], baudRate: num('--serial', m[2]) };
+  const m = /^(.*):([^:/]*)$/.exec(spec);
+  // by-path names contain colons ("...-usb-0:2:1.0-port0"): only digits, or a word that can only
+  // have been meant as a baud rate ("notbaud", "fast"), are read as one.
+  if (!m || (!/^\d+$/.test(m[2]) && !/^[A-Za-z]*$/.test(m[2]))) return { path: spec };
+  const baud = Number(m[2]);
+  if (!/^\d+$/.test(m[2]) || baud < 50 || baud > 4_000_000) {
+    throw new ConfigError({
+      field: '--serial',
+      expected: '<path>[:baud] with baud an integer in 50..4000000, e.g. /dev/ttyUSB0:115200',
+      received: spec,
+    });
+  }
+  return { path: m[1], baudRate: Number(m[2]) };
 }
 
 /** Publish-policy flags, shared by --mqtt and --serial. */
@@ -149,7 +159,11 @@ export const MQTT_REPORTER: ReporterFactory = {
     const qos = v.qos === undefined ? 1 : num('--qos', v.qos as string);
     if (![0, 1, 2].includes(qos))
       throw new ConfigError({ field: '--qos', expected: '0, 1 or 2', received: v.qos });
-    const max = v['outbox-max'] === undefined ? undefined : num('--outbox-max', v['outbox-max'] as string);
+    const max =
+      v['outbox-max'] === undefined
+        ? undefined
+        : numIn('--outbox-max', v['outbox-max'] as string, 'positive integer');
+    if (typeof v.outbox === 'string') checkOutputPath('--outbox', v.outbox, 'dir');
     const { MqttReporter } = await import('../device/mqtt-reporter.js');
     return new MqttReporter({
       ...conn,

@@ -23,7 +23,7 @@ import { QAT_DEFAULTS } from '../../converter/qat.js';
 import { writeBundle, type GoldenInput } from '../../converter/bundle.js';
 import { loadTfliteModel } from '../../device/tflite-runtime.js';
 import { registerFastKernels } from '../../sdk/kernels/index.js';
-import { num, parseFlags, type Command } from '../command.js';
+import { checkOutputPath, num, parseFlags, type Command } from '../command.js';
 
 const GOLDEN = 4;
 
@@ -141,6 +141,7 @@ const command: Command = {
     const out = values.out;
     if (!out || !/\.(edmp|tflite)$/.test(out))
       throw new ConfigError({ field: '--out', expected: 'a path ending in .edmp or .tflite', received: out });
+    checkOutputPath('--out', out, 'file');
     const quantize = (values.quantize ?? 'fp32') as QuantizeMode;
     if (!QUANTIZE_MODES.includes(quantize))
       throw new ConfigError({
