@@ -1,12 +1,14 @@
 /**
  * Subscribing to results: `subscribeResults` hands each result to the handler once per
- * (deviceId, seq), in seq order. QoS 1 may deliver a message twice (re-sends after a reconnect),
- * a device replays its outbox after a restart, and a broker that restores a session can interleave
- * its stored messages with live ones. So per device: a seq at or below the last delivered one is a
- * duplicate; a seq beyond the next expected one waits (up to `reorderMs`) for the missing ones,
- * since the device numbers published results without gaps. A gap that does not fill in time
- * (results dropped by the device's outbox bounds, or lost by a broker without persistence) is
- * skipped and counted.
+ * (deviceId, epoch, seq), in seq order. QoS 1 may deliver a message twice (re-sends after a
+ * reconnect), a device replays its outbox after a restart, and a broker that restores a session can
+ * interleave its stored messages with live ones. So per (device, epoch) stream: a seq already
+ * delivered is a duplicate (membership, not "at or below the last": a forged huge seq must not make
+ * genuine results look old; they are handed over late instead); a seq beyond the next expected one
+ * waits (up to `reorderMs`) for the missing ones, since the device numbers published results
+ * without gaps. A gap that does not fill in time (results dropped by the device's outbox bounds, or
+ * lost by a broker without persistence) is skipped and counted. `epoch` is new at each device start,
+ * so a device whose seq restarted is a new stream.
  */
 import { connect, type MqttClient } from 'mqtt';
 import { ConfigError } from '../sdk/errors.js';
@@ -86,7 +88,7 @@ function forgetStreams(streams: Map<string, Stream>): void {
 }
 
 /**
- * Subscribes to results of one device or all (`deviceId: '+'`), de-duplicated by seq.
+ * Subscribes to results of one device or all (`deviceId: '+'`), de-duplicated by (epoch, seq).
  * @example
  * const sub = subscribeResults({ url: 'mqtt://localhost:1883', deviceId: '+' }, (r) => console.log(r.deviceId, r.seq, r.label));
  * await sub.ready;
