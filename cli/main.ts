@@ -14,6 +14,7 @@ const COMMANDS: CommandTable = {
   convert: () => import('./commands/convert.js'),
   keygen: () => import('./commands/keygen.js'),
   sign: () => import('./commands/sign.js'),
+  'sign-command': () => import('./commands/sign-command.js'),
   ...DEVICE_COMMANDS,
   watch: () => import('./commands/watch.js'),
   broker: () => import('./commands/broker.js'),

@@ -119,6 +119,8 @@ function checkOptions(o: ConvertRunOptions) {
  */
 export async function convertRun(runDir: string, o: ConvertRunOptions): Promise<ConvertRunResult> {
   const c = checkOptions(o);
+  // An unwritable --out is named now, not after minutes of conversion.
+  checkOutputPath('--out', o.out, 'file');
   const opened = await openRun(runDir, o.model);
   const { dir: run, preprocess, labels, config } = opened;
   const backend = await selectBackend(o.backend);

@@ -79,7 +79,12 @@ export {
   type MqttReporterOptions,
   type MqttReporterEvents,
   type DeviceControl,
+  type CommandPolicy,
+  MAX_COMMAND_BYTES,
 } from './mqtt-reporter.js';
+export { signCommand, CommandVerifier, type SignCommandOptions } from './command-auth.js';
+export { acceptVersion, readFloor, compareVersions, DowngradeError } from './version-floor.js';
+export { readTrustedKeys, addTrustedKey } from './trusted-keys.js';
 export {
   MqttError,
   toClientOptions,

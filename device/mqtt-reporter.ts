@@ -8,17 +8,25 @@
  * the pump continues, and after a process restart the pump starts from the oldest pending entry,
  * so the broker sees results in seq order (with possible duplicates, which subscribers drop by seq).
  */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
-import { ConfigError, EdgeDmpError } from '@edge-dmp/core';
+import { ConfigError } from '@edge-dmp/core';
+import {
+  CMD_NAME,
+  commandArgs,
+  commandGate,
+  runCommand,
+  type CommandGate,
+  type CommandPolicy,
+  type DeviceControl,
+} from './mqtt-commands.js';
 import { Outbox, type OutboxOptions } from './outbox.js';
 import { MqttError, toClientOptions, toMqttError, type MqttConnectionOptions } from './mqtt-options.js';
 import {
-  checkThreshold,
   createPublishPolicy,
   metricsPayload,
-  PAYLOAD_VERSION,
   resultPayload,
   topicsFor,
   type CommandReply,
@@ -30,16 +38,13 @@ import {
 } from './payload.js';
 import type { FrameOutcome, ModelIdentity, PipelineStats, Reporter } from './types.js';
 
-/** What the commands act on; the pipeline implements it. Missing methods answer E_CMD_UNSUPPORTED. */
-export interface DeviceControl {
-  pause?(): void | Promise<void>;
-  resume?(): void | Promise<void>;
-  setFps?(fps: number): void | Promise<void>;
-  /** Called after set-threshold changed the reporter's policy, for pipelines that also filter. */
-  setThreshold?(threshold: number): void | Promise<void>;
-  /** Fresh stats for snapshot-metrics; otherwise the last ones given to metrics(). */
-  stats?(): PipelineStats;
-}
+export {
+  MAX_COMMAND_BYTES,
+  MQTT_COMMANDS,
+  parseCommandArgs,
+  type CommandPolicy,
+  type DeviceControl,
+} from './mqtt-commands.js';
 
 export interface MqttReporterOptions extends MqttConnectionOptions {
   deviceId: string;
@@ -63,6 +68,8 @@ export interface MqttReporterOptions extends MqttConnectionOptions {
   metricsIntervalMs?: number;
   /** How long close() waits for pending results to be acknowledged (default 2000 ms). */
   closeTimeoutMs?: number;
+  /** Who may command the device (default: every command, unsigned; see docs/security.md). */
+  commands?: CommandPolicy;
 }
 
 export interface MqttReporterEvents {
@@ -74,57 +81,9 @@ export interface MqttReporterEvents {
   published: [number];
   /** A command was handled; the reply was published. */
   command: [string, CommandReply];
+  /** A command message was ignored without a reply (retained, or a name that cannot be one). */
+  ignored: [topic: string, reason: string];
 }
-
-/** A command handler: validated args in, JSON result out; throws EdgeDmpError for bad input. */
-type CommandFn = (r: MqttReporter, args: Record<string, unknown>) => unknown | Promise<unknown>;
-
-function numberArg(args: Record<string, unknown>, key: string): unknown {
-  return args[key] ?? args.value;
-}
-
-function needs(r: MqttReporter, method: keyof DeviceControl) {
-  const c = r.control;
-  const fn = c?.[method];
-  if (!c || typeof fn !== 'function') {
-    throw new EdgeDmpError('E_CMD_UNSUPPORTED', {
-      field: 'cmd',
-      expected: `a pipeline that supports ${method}()`,
-      received: c ? 'control without it' : 'no pipeline attached',
-    });
-  }
-  return fn.bind(c) as (...a: unknown[]) => unknown;
-}
-
-/** The command table: `<prefix>/cmd/<name>`. */
-const COMMANDS: Record<string, CommandFn> = {
-  'set-threshold': async (r, a) => {
-    const t = checkThreshold(numberArg(a, 'threshold'), 'threshold');
-    r.policy.threshold = t;
-    await r.control?.setThreshold?.(t);
-    return { threshold: t, policy: r.policy.name };
-  },
-  'set-fps': async (r, a) => {
-    const fps = numberArg(a, 'fps');
-    if (typeof fps !== 'number' || !Number.isFinite(fps) || fps <= 0 || fps > 1000) {
-      throw new ConfigError({ field: 'fps', expected: 'a number in (0, 1000]', received: fps });
-    }
-    await needs(r, 'setFps')(fps);
-    return { fps };
-  },
-  pause: async (r) => {
-    await needs(r, 'pause')();
-    return { paused: true };
-  },
-  resume: async (r) => {
-    await needs(r, 'resume')();
-    return { paused: false };
-  },
-  'snapshot-metrics': (r) => r.snapshotMetrics(),
-};
-
-/** The command names, for docs and discovery. */
-export const MQTT_COMMANDS = Object.keys(COMMANDS);
 
 const EMPTY_STATS: PipelineStats = {
   frames: 0,
@@ -158,7 +117,12 @@ export class MqttReporter extends EventEmitter<MqttReporterEvents> implements Re
   readonly topics: Topics;
   readonly outbox: Outbox;
   readonly policy: PublishPolicy;
+  /** Session id of this reporter, in every result payload (subscribers de-duplicate by epoch and seq). */
+  readonly epoch = randomBytes(6).toString('hex');
   control: DeviceControl | undefined;
+  private readonly gate: CommandGate;
+  /** Topics whose retained command we cleared: the empty message that clearing echoes is no command. */
+  private readonly clearing = new Set<string>();
   private readonly client: MqttClient;
   private readonly qos: 0 | 1 | 2;
   private readonly maxInflight: number;
@@ -199,6 +163,7 @@ export class MqttReporter extends EventEmitter<MqttReporterEvents> implements Re
     this.url = opts.url;
     this.haPrefix = opts.haDiscovery;
     this.closeTimeoutMs = opts.closeTimeoutMs ?? 2000;
+    this.gate = commandGate(opts.commands);
     const clientOptions = toClientOptions(opts, {
       clientId: opts.clientId ?? `edge-dmp-${opts.deviceId}`,
       clean: true,
@@ -215,7 +180,7 @@ export class MqttReporter extends EventEmitter<MqttReporterEvents> implements Re
       if (!this.closing) this.emit('offline');
     });
     this.client.on('error', (e) => this.emit('connectError', toMqttError(this.url, e)));
-    this.client.on('message', (topic, payload) => void this.onMessage(topic, payload));
+    this.client.on('message', (topic, payload, packet) => void this.onMessage(topic, payload, packet.retain));
     if (opts.metricsIntervalMs) {
       this.metricsTimer = setInterval(() => this.publishMetrics(), opts.metricsIntervalMs);
       this.metricsTimer.unref();
@@ -262,7 +227,7 @@ export class MqttReporter extends EventEmitter<MqttReporterEvents> implements Re
   private onConnect(): void {
     const c = this.client;
     c.publish(this.topics.status, 'online' satisfies DeviceStatus, { qos: 1, retain: true });
-    c.subscribe(this.topics.cmdFilter, { qos: 1 });
+    if (this.gate.enabled) c.subscribe(this.topics.cmdFilter, { qos: 1 });
     if (this.haPrefix) this.publishDiscovery(this.haPrefix);
     this.emit('connect');
     this.pump();
@@ -281,7 +246,7 @@ export class MqttReporter extends EventEmitter<MqttReporterEvents> implements Re
     }
     this.model = outcome.model;
     this.outbox.append(this.topics.results, (seq) =>
-      JSON.stringify(resultPayload(this.deviceId, seq, outcome)),
+      JSON.stringify(resultPayload(this.deviceId, seq, outcome, this.epoch)),
     );
     this.pump();
   }
@@ -380,47 +345,23 @@ export class MqttReporter extends EventEmitter<MqttReporterEvents> implements Re
     }
   }
 
-  private async onMessage(topic: string, payload: Buffer): Promise<void> {
+  private async onMessage(topic: string, payload: Buffer, retained: boolean): Promise<void> {
     const head = `${this.topics.prefix}/cmd/`;
-    if (!topic.startsWith(head)) return;
+    if (!topic.startsWith(head) || !this.gate.enabled) return;
     const name = topic.slice(head.length);
-    let id: string | number | null = null;
-    let reply: CommandReply;
-    try {
-      const args = parseCommandArgs(payload);
-      if (typeof args.id === 'string' || typeof args.id === 'number') id = args.id;
-      const fn = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
-      if (!fn) {
-        throw new EdgeDmpError('E_CMD_UNKNOWN', {
-          field: 'cmd',
-          expected: MQTT_COMMANDS.join(' | '),
-          received: name,
-        });
-      }
-      reply = { v: PAYLOAD_VERSION, cmd: name, id, ok: true, result: await fn(this, args) };
-    } catch (e) {
-      const err =
-        e instanceof EdgeDmpError
-          ? e
-          : new EdgeDmpError('E_CMD_FAILED', {
-              field: 'cmd',
-              expected: 'a command that succeeds',
-              received: String(e),
-            });
-      reply = {
-        v: PAYLOAD_VERSION,
-        cmd: name,
-        id,
-        ok: false,
-        error: {
-          code: err.code,
-          field: err.field,
-          expected: err.expected,
-          received: err.received,
-          message: err.message,
-        },
-      };
+    if (retained) {
+      // A retained command would be obeyed again on every (re)connect: ignore it and clear it.
+      this.clearing.add(topic);
+      this.client.publish(topic, '', { qos: 1, retain: true });
+      this.emit('ignored', topic, 'retained');
+      return;
     }
+    if (payload.length === 0 && this.clearing.delete(topic)) return;
+    if (!CMD_NAME.test(name)) {
+      this.emit('ignored', topic.slice(0, 200), 'not a command name');
+      return;
+    }
+    const reply = await runCommand(this, name, () => commandArgs(this.gate, topic, name, payload));
     if (this.client.connected) {
       this.client.publish(this.topics.reply(name), JSON.stringify(reply), { qos: 1 });
     }
@@ -463,29 +404,4 @@ export class MqttReporter extends EventEmitter<MqttReporterEvents> implements Re
     });
     this.outbox.close();
   }
-}
-
-/** Command payloads: empty, a JSON number (the value), or a JSON object. Anything else is malformed. */
-export function parseCommandArgs(payload: Buffer): Record<string, unknown> {
-  const text = payload.toString('utf8').trim();
-  if (!text) return {};
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    throw new EdgeDmpError('E_CMD_MALFORMED', {
-      field: 'payload',
-      expected: 'JSON (object or number)',
-      received: text,
-    });
-  }
-  if (typeof v === 'number') return { value: v };
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
-    throw new EdgeDmpError('E_CMD_MALFORMED', {
-      field: 'payload',
-      expected: 'a JSON object or number',
-      received: v,
-    });
-  }
-  return v as Record<string, unknown>;
 }

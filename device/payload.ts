@@ -20,6 +20,11 @@ export interface ResultPayload {
   deviceId: string;
   /** Per-device, strictly increasing, persisted across restarts; subscribers de-duplicate by it. */
   seq: number;
+  /**
+   * The device process's session id (random per start): subscribers de-duplicate by (epoch, seq),
+   * so a device whose seq restarted, or a forged huge seq, cannot make them drop genuine results.
+   */
+  epoch?: string;
   /** Epoch ms when the frame was received. */
   ts: number;
   frameId: number;
@@ -123,12 +128,18 @@ const round = (x: number, digits: number) => Number(x.toFixed(digits));
  * Builds the versioned result payload (scores rounded to 6 digits, times to 0.01 ms).
  * @example const p = resultPayload('cam1', 7, result); JSON.stringify(p);
  */
-export function resultPayload(deviceId: string, seq: number, r: ClassificationResult): ResultPayload {
+export function resultPayload(
+  deviceId: string,
+  seq: number,
+  r: ClassificationResult,
+  epoch?: string,
+): ResultPayload {
   const t = r.timings;
   return {
     v: PAYLOAD_VERSION,
     deviceId,
     seq,
+    ...(epoch ? { epoch } : {}),
     ts: r.ts,
     frameId: r.frameId,
     label: r.label,
@@ -199,6 +210,7 @@ export function parseResultPayload(data: Buffer | string): ResultPayload | null 
     typeof o.deviceId === 'string' &&
     Number.isSafeInteger(o.seq) &&
     (o.seq as number) >= 1 &&
+    (o.epoch === undefined || (typeof o.epoch === 'string' && o.epoch.length <= 64)) &&
     typeof o.ts === 'number' &&
     typeof o.label === 'string' &&
     typeof o.score === 'number' &&

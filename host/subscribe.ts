@@ -1,12 +1,14 @@
 /**
  * Subscribing to results: `subscribeResults` hands each result to the handler once per
- * (deviceId, seq), in seq order. QoS 1 may deliver a message twice (re-sends after a reconnect),
- * a device replays its outbox after a restart, and a broker that restores a session can interleave
- * its stored messages with live ones. So per device: a seq at or below the last delivered one is a
- * duplicate; a seq beyond the next expected one waits (up to `reorderMs`) for the missing ones,
- * since the device numbers published results without gaps. A gap that does not fill in time
- * (results dropped by the device's outbox bounds, or lost by a broker without persistence) is
- * skipped and counted.
+ * (deviceId, epoch, seq), in seq order. QoS 1 may deliver a message twice (re-sends after a
+ * reconnect), a device replays its outbox after a restart, and a broker that restores a session can
+ * interleave its stored messages with live ones. So per (device, epoch) stream: a seq already
+ * delivered is a duplicate (membership, not "at or below the last": a forged huge seq must not make
+ * genuine results look old; they are handed over late instead); a seq beyond the next expected one
+ * waits (up to `reorderMs`) for the missing ones, since the device numbers published results
+ * without gaps. A gap that does not fill in time (results dropped by the device's outbox bounds, or
+ * lost by a broker without persistence) is skipped and counted. `epoch` is new at each device start,
+ * so a device whose seq restarted is a new stream.
  */
 import { connect, type MqttClient } from 'mqtt';
 import { ConfigError } from '@edge-dmp/core';
@@ -42,6 +44,8 @@ export interface SubscriptionStats {
   /** Seqs skipped because they had not arrived within reorderMs. */
   gaps: number;
   invalid: number;
+  /** Results delivered after a higher seq of their stream (after a skipped gap, or a forged seq). */
+  late: number;
   /** Last seq handed to the handler, per device. */
   lastSeq: Record<string, number>;
 }
@@ -57,8 +61,34 @@ export interface Subscription {
 
 const ID = /^[^#/\0]+$/;
 
+/** Delivery state of one (device, epoch) stream. */
+interface Stream {
+  /** Highest seq handed over (or skipped past). */
+  last: number;
+  /** Recently delivered seqs (at most SEEN_MAX, oldest forgotten first). */
+  seen: Set<number>;
+  held: Map<number, [ResultPayload, string]>;
+  timer: NodeJS.Timeout | null;
+}
+const SEEN_MAX = 65_536;
+const STREAMS_MAX = 4096;
+
+function remember(st: Stream, seq: number): void {
+  st.seen.add(seq);
+  if (st.seen.size > SEEN_MAX) st.seen.delete(st.seen.values().next().value as number);
+}
+
+/** Bounds memory against a flood of forged epochs: the oldest streams are forgotten. */
+function forgetStreams(streams: Map<string, Stream>): void {
+  while (streams.size > STREAMS_MAX) {
+    const [k, st] = streams.entries().next().value as [string, Stream];
+    if (st.timer) clearTimeout(st.timer);
+    streams.delete(k);
+  }
+}
+
 /**
- * Subscribes to results of one device or all (`deviceId: '+'`), de-duplicated by seq.
+ * Subscribes to results of one device or all (`deviceId: '+'`), de-duplicated by (epoch, seq).
  * @example
  * const sub = subscribeResults({ url: 'mqtt://localhost:1883', deviceId: '+' }, (r) => console.log(r.deviceId, r.seq, r.label));
  * await sub.ready;
@@ -90,60 +120,62 @@ export function subscribeResults(
       clean: !opts.persistent,
     }),
   );
-  const stats: SubscriptionStats = { delivered: 0, duplicates: 0, gaps: 0, invalid: 0, lastSeq: {} };
-  const waiting = new Map<
-    string,
-    { held: Map<number, [ResultPayload, string]>; timer: NodeJS.Timeout | null }
-  >();
-  const deliver = (r: ResultPayload, t: string) => {
+  const stats: SubscriptionStats = { delivered: 0, duplicates: 0, gaps: 0, invalid: 0, late: 0, lastSeq: {} };
+  // One stream per (device, epoch): a device's new session, or a forged epoch, starts its own.
+  const streams = new Map<string, Stream>();
+  const deliver = (st: Stream, r: ResultPayload, t: string) => {
+    remember(st, r.seq);
     stats.lastSeq[r.deviceId] = r.seq;
     stats.delivered++;
     handler(r, t);
   };
   /** Hands over held results that are next in line; re-arms the timer while a gap remains. */
-  const drain = (deviceId: string) => {
-    const w = waiting.get(deviceId);
-    if (!w) return;
-    for (let next = stats.lastSeq[deviceId] + 1; w.held.has(next); next++) {
-      const [r, t] = w.held.get(next)!;
-      w.held.delete(next);
-      deliver(r, t);
+  const drain = (st: Stream) => {
+    for (let next = st.last + 1; st.held.has(next); next++) {
+      const [r, t] = st.held.get(next)!;
+      st.held.delete(next);
+      st.last = next;
+      deliver(st, r, t);
     }
-    if (w.held.size === 0) {
-      if (w.timer) clearTimeout(w.timer);
-      waiting.delete(deviceId);
-    } else if (!w.timer) {
-      w.timer = setTimeout(() => {
-        w.timer = null;
-        const first = Math.min(...w.held.keys());
-        stats.gaps += first - stats.lastSeq[deviceId] - 1;
-        stats.lastSeq[deviceId] = first - 1;
-        drain(deviceId);
+    if (st.held.size === 0) {
+      if (st.timer) clearTimeout(st.timer);
+      st.timer = null;
+    } else if (!st.timer) {
+      st.timer = setTimeout(() => {
+        st.timer = null;
+        const first = Math.min(...st.held.keys());
+        stats.gaps += first - st.last - 1;
+        st.last = first - 1;
+        drain(st);
       }, reorderMs);
-      w.timer.unref();
+      st.timer.unref();
     }
   };
   const accept = (r: ResultPayload, t: string) => {
-    const last = stats.lastSeq[r.deviceId];
-    // The first result seen from a device starts its sequence (the subscriber may join mid-stream).
-    if (last === undefined || reorderMs === 0) {
-      if (last !== undefined && r.seq <= last) stats.duplicates++;
-      else deliver(r, t);
-      return;
+    const key = `${r.deviceId}\0${r.epoch ?? ''}`;
+    let st = streams.get(key);
+    if (!st) {
+      // The first result seen of a stream starts it (the subscriber may join mid-stream).
+      st = { last: r.seq, seen: new Set(), held: new Map(), timer: null };
+      streams.set(key, st);
+      forgetStreams(streams);
+      return deliver(st, r, t);
     }
-    const w = waiting.get(r.deviceId);
-    if (r.seq <= last || w?.held.has(r.seq)) {
+    // A duplicate is a (epoch, seq) already seen, never "seq <= last": a forged huge seq then
+    // cannot make genuine results look like duplicates; they arrive late instead.
+    if (st.seen.has(r.seq) || st.held.has(r.seq)) {
       stats.duplicates++;
       return;
     }
-    if (r.seq === last + 1) {
-      deliver(r, t);
-    } else if (w) {
-      w.held.set(r.seq, [r, t]);
-    } else {
-      waiting.set(r.deviceId, { held: new Map([[r.seq, [r, t]]]), timer: null });
+    if (r.seq <= st.last) {
+      stats.late++;
+      return deliver(st, r, t);
     }
-    drain(r.deviceId);
+    if (reorderMs === 0 || r.seq === st.last + 1) {
+      st.last = r.seq;
+      deliver(st, r, t);
+    } else st.held.set(r.seq, [r, t]);
+    drain(st);
   };
   const subscribed: (() => void)[] = [];
   let settle: { resolve: () => void; reject: (e: MqttError) => void } | null = null;
@@ -188,7 +220,7 @@ export function subscribeResults(
     stats,
     onSubscribed: (cb) => void subscribed.push(cb),
     close: () => {
-      for (const w of waiting.values()) if (w.timer) clearTimeout(w.timer);
+      for (const st of streams.values()) if (st.timer) clearTimeout(st.timer);
       return (closing ??= new Promise<void>((resolve) => client.end(true, {}, () => resolve())));
     },
   };

@@ -111,6 +111,20 @@ const CASES: Array<[string, () => Uint8Array, string, RegExp?]> = [
     'E_BUNDLE_HASH_MISMATCH',
   ],
   [
+    'a large unlisted entry with a garbage stream: refused from the directory, never inflated',
+    () =>
+      withEntries((es) => [
+        ...es,
+        {
+          name: 'golden/big.png',
+          data: enc('x'),
+          declaredSize: 200 * 2 ** 20,
+          body: new Uint8Array([1, 2, 3]),
+        },
+      ]),
+    'E_BUNDLE_UNEXPECTED_ENTRY',
+  ],
+  [
     'manifest over 1 MiB',
     () =>
       withEntries((es) =>

@@ -6,7 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -126,5 +134,37 @@ describe('file:// special files', () => {
     });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /edge-dmp run: \d+ frames/);
+  });
+
+  it('SIGTERM ends the run within seconds even when the capture program cannot be stopped', async () => {
+    // A capture program stuck as a hung camera driver leaves it: it ignores SIGTERM, and after
+    // its SIGKILL a child of it still holds its stdout, so the source never sees the pipe close.
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    const pidFile = join(dir, 'stuck.pid');
+    writeFileSync(join(bin, 'ffmpeg'), `#!/bin/sh\ntrap '' TERM\nsleep 120 &\necho $! > ${pidFile}\nwait\n`, {
+      mode: 0o755,
+    });
+    const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+    const child = spawn(
+      process.execPath,
+      ['bin/edge-dmp.js', 'run', '--bundle', bundle, '--pubkey', pub, '--source', 'testsrc:'],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env,
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    await new Promise((r) => setTimeout(r, 3000)); // golden check done, the source started
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    try {
+      process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    assert.match(stderr, /still busy 5 s after the signal; exiting/);
+    assert.notEqual(code, null, 'exited by itself, not killed by the signal');
   });
 });

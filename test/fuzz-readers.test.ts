@@ -106,9 +106,11 @@ describe('fuzzed readers', () => {
     }
     assert.equal(out.models.ok + out.models.typed, 4000);
     assert.equal(out.bundles.ok + out.bundles.typed + out.signedModels.ok + out.signedModels.typed, 2000);
-    // Most mutations must be caught; some (a flipped float weight) are legitimately still a model.
-    assert.ok(out.models.typed > 1000, `typed model errors: ${out.models.typed}`);
+    // Most mutations must be caught; some (a flipped float weight) legitimately still give a model.
+    // (Seeded, with a fixed signing key: the split repeats run to run.)
+    assert.ok(out.models.typed > 2000, `typed model errors: ${out.models.typed}`);
     assert.ok(out.signedModels.typed > 300, `typed signed-model errors: ${out.signedModels.typed}`);
+    assert.ok(out.bundles.typed > 500, `typed bundle errors: ${out.bundles.typed}`);
     assert.ok(out.peakRssMb < 400, `peak RSS ${out.peakRssMb} MB`);
   });
 });

@@ -7,11 +7,11 @@ import { SIMD_WASM_BASE64 } from '../sdk/kernels/simd/binary.js';
 import * as tf from '@tensorflow/tfjs';
 import { registerFastKernels, selectBackend } from '../sdk/index.js';
 
-// The committed SIMD module is the compilation of its generator (wabt's wat2wasm), and exports
+// The committed SIMD module is the compilation of its generator (wabt's wat2wasm, npm package), and exports
 // every kernel the TypeScript side calls.
 
-test('sdk/kernels/simd/binary.ts is up to date with source.ts', () => {
-  const fresh = binaryModule(compileSimd());
+test('sdk/kernels/simd/binary.ts is up to date with source.ts', async () => {
+  const fresh = binaryModule(await compileSimd());
   const committed = readFileSync(new URL('../sdk/kernels/simd/binary.ts', import.meta.url), 'utf8');
   assert.equal(committed, fresh, 'run: node --import tsx sdk/kernels/simd/build.ts');
 });

@@ -142,7 +142,7 @@ test('subscribeResults re-orders within reorderMs, drops duplicates, skips gaps 
   assert.deepEqual(got, [1, 2, 3, 5, 6]);
   assert.deepEqual(
     { ...sub.stats, lastSeq: sub.stats.lastSeq.ro1 },
-    { delivered: 5, duplicates: 2, gaps: 1, invalid: 1, lastSeq: 6 },
+    { delivered: 5, duplicates: 2, gaps: 1, invalid: 1, late: 0, lastSeq: 6 },
   );
   assert.deepEqual(invalid, ['edge-dmp/ro1/results']);
 });

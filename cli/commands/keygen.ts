@@ -1,6 +1,6 @@
 import { generateKeyPair } from '@edge-dmp/converter';
 import { ConfigError } from '@edge-dmp/core';
-import { parseFlags, type Command } from '@edge-dmp/core';
+import { checkOutputPath, parseFlags, type Command } from '@edge-dmp/core';
 
 const command: Command = {
   summary: 'Create an Ed25519 key pair for signing bundles: <dir>/edmp.key (private) and <dir>/edmp.pub.',
@@ -17,6 +17,7 @@ const command: Command = {
         expected: 'a directory for the key pair',
         received: values.out,
       });
+    checkOutputPath('--out', values.out, 'dir');
     const r = await generateKeyPair(values.out, { force: values.force });
     if (values.json) {
       console.log(JSON.stringify(r));

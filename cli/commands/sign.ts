@@ -1,6 +1,6 @@
 import { signBundle } from '@edge-dmp/converter';
 import { ConfigError } from '@edge-dmp/core';
-import { parseFlags, type Command } from '@edge-dmp/core';
+import { checkOutputPath, parseFlags, type Command } from '@edge-dmp/core';
 
 const command: Command = {
   summary:
@@ -23,6 +23,7 @@ const command: Command = {
       });
     }
     const out = values.out ?? positionals[0];
+    checkOutputPath('--out', out, 'file');
     const r = await signBundle(positionals[0], values.key, out);
     if (values.json) console.log(JSON.stringify({ out, sha256: r.sha256, keyId: r.keyId }));
     else console.log(`signed ${out} with key ${r.keyId} (bundle sha256 ${r.sha256})`);

@@ -1,6 +1,7 @@
 import { ConfigError } from '@edge-dmp/core';
 import { consoleProgress, train, type TrainConfig } from '@edge-dmp/sdk';
-import { num, parseFlags, type Command } from '@edge-dmp/core';
+import { absoluteDataSpec } from '@edge-dmp/sdk';
+import { checkOutputPath, num, parseFlags, type Command } from '@edge-dmp/core';
 
 type Kind = 'int' | 'number' | 'string';
 
@@ -62,11 +63,16 @@ const command: Command = {
         expected: 'a run directory, e.g. --out runs/x',
         received: out,
       });
+    checkOutputPath('--out', out, 'dir');
     const config: Record<string, unknown> = {};
     for (const [flag, [field, kind]] of Object.entries(FLAGS)) {
       const raw = v[flag] as string | undefined;
       if (raw === undefined) continue;
       config[field] = kind === 'string' ? raw : num(`--${flag}`, raw);
+    }
+    // Data paths are stored absolute in config.json, so `convert --run` works from any directory.
+    for (const k of ['data', 'valData']) {
+      if (typeof config[k] === 'string') config[k] = absoluteDataSpec(config[k] as string, process.cwd());
     }
     if (!v.resume && !config.data) {
       throw new ConfigError({

@@ -1,3 +1,5 @@
+import { accessSync, constants, existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, EdgeDmpError } from '../errors.js';
 
@@ -26,7 +28,7 @@ export function parseFlags<O extends Options>(
   allowPositionals = false,
 ): ParsedFlags<O> {
   try {
-    return parseArgs({ args: argv, options, allowPositionals, strict: true });
+    return parseArgs({ args: joinNegatives(argv, options), options, allowPositionals, strict: true });
   } catch (e) {
     const msg = (e as Error).message;
     const flag = /'(-[^']+)'/.exec(msg)?.[1] ?? 'argv';
@@ -34,6 +36,76 @@ export function parseFlags<O extends Options>(
       { field: flag, expected: 'a known flag with a valid value', received: argv.join(' ') },
       msg,
     );
+  }
+}
+
+/**
+ * `--epochs -3` reaches parseArgs as two tokens, and it takes `-3` for a flag ("argument is
+ * ambiguous"); a negative number after a string flag is that flag's value, so join them
+ * (`--epochs=-3`) and let the command's range check name the flag and what it expects.
+ */
+function joinNegatives(argv: string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const name = argv[i].startsWith('--') ? argv[i].slice(2) : undefined;
+    if (name && options[name]?.type === 'string' && /^-(\d|\.\d)/.test(argv[i + 1] ?? '')) {
+      out.push(`${argv[i]}=${argv[++i]}`);
+    } else out.push(argv[i]);
+  }
+  return out;
+}
+
+/** Constraints on numeric flags, in words for the error and as a predicate. */
+export const NUMBER_RULES = {
+  positive: ['a number > 0', (n: number) => n > 0],
+  'non-negative': ['a number >= 0', (n: number) => n >= 0],
+  'positive integer': ['an integer >= 1', (n: number) => Number.isInteger(n) && n >= 1],
+  'non-negative integer': ['an integer >= 0', (n: number) => Number.isInteger(n) && n >= 0],
+} as const satisfies Record<string, readonly [string, (n: number) => boolean]>;
+
+/**
+ * A numeric flag that must satisfy a rule (ConfigError naming the flag, the rule and the value).
+ * @example const s = numIn('--stats-interval', v['stats-interval'], 'positive', 10);
+ */
+export function numIn(
+  flag: string,
+  v: string | undefined,
+  rule: keyof typeof NUMBER_RULES,
+  fallback?: number,
+): number {
+  const n = num(flag, v, fallback);
+  const [expected, ok] = NUMBER_RULES[rule];
+  if (!ok(n)) throw new ConfigError({ field: flag, expected, received: v ?? n });
+  return n;
+}
+
+/**
+ * Checks an output path before any work is done: its folder can be created and written, and (for
+ * a file) it is not a directory. Problems are ConfigErrors naming the flag, not stack traces later.
+ * @example checkOutputPath('--out', 'model.edmp', 'file');
+ */
+export function checkOutputPath(flag: string, path: string, kind: 'file' | 'dir'): void {
+  const target = resolve(path);
+  const folder = kind === 'file' ? dirname(target) : target;
+  const refuse = (expected: string, e: unknown) =>
+    new ConfigError({
+      field: flag,
+      expected,
+      received: `${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    });
+  if (kind === 'file' && existsSync(target) && statSync(target).isDirectory()) {
+    throw refuse('a file path, not a directory', { message: 'a directory' });
+  }
+  try {
+    mkdirSync(folder, { recursive: true });
+  } catch (e) {
+    throw refuse('a path whose folder can be created', e);
+  }
+  try {
+    accessSync(folder, constants.W_OK);
+    if (!statSync(folder).isDirectory()) throw Object.assign(new Error(), { code: 'ENOTDIR' });
+  } catch (e) {
+    throw refuse('a path in a writable folder', e);
   }
 }
 

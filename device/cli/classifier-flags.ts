@@ -5,7 +5,7 @@
 import { ConfigError } from '@edge-dmp/core';
 import type { PreprocessSpec } from '@edge-dmp/core';
 import type { ClassifierOptions } from '../classifier.js';
-import { num } from '@edge-dmp/core';
+import { num, numIn } from '@edge-dmp/core';
 import { TRUST_FLAGS, TRUST_USAGE } from './trust-flags.js';
 
 export const CLASSIFIER_FLAGS = {
@@ -87,7 +87,7 @@ export function classifierOptions(v: Values): ClassifierOptions {
     }
     pre.channels = Number(v.channels) as 1 | 3;
   }
-  if (v.scale !== undefined) pre.scale = num('--scale', v.scale);
+  if (v.scale !== undefined) pre.scale = numIn('--scale', v.scale, 'positive');
   // One mean/std value applies to every channel (the classifier broadcasts it).
   if (v.mean !== undefined) pre.mean = list('--mean', v.mean);
   if (v.std !== undefined) pre.std = list('--std', v.std);
@@ -100,7 +100,7 @@ export function classifierOptions(v: Values): ClassifierOptions {
     model: v.model,
     labels: v.labels,
     preprocessing: Object.keys(pre).length ? pre : undefined,
-    topK: v['top-k'] !== undefined ? num('--top-k', v['top-k']) : undefined,
-    threads: v.threads !== undefined ? num('--threads', v.threads) : undefined,
+    topK: v['top-k'] !== undefined ? numIn('--top-k', v['top-k'], 'positive integer') : undefined,
+    threads: v.threads !== undefined ? numIn('--threads', v.threads, 'positive integer') : undefined,
   };
 }

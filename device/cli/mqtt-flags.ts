@@ -8,7 +8,8 @@ import type { MqttConnectionOptions } from '../mqtt-options.js';
 import type { FsyncPolicy } from '../outbox.js';
 import { PUBLISH_POLICIES, type PublishPolicyName, type PublishPolicyOptions } from '../payload.js';
 import type { SerialFormat } from '../serial-reporter.js';
-import { num } from '@edge-dmp/core';
+import { MQTT_COMMANDS, type CommandPolicy } from '../mqtt-commands.js';
+import { checkOutputPath, num, numIn } from '@edge-dmp/core';
 import type { ReporterFactory } from './reporters.js';
 
 /** Connection and TLS flags (parseArgs options). */
@@ -73,9 +74,19 @@ function oneOf<T extends string>(
 
 /** `/dev/ttyUSB0:9600` -> path and baud (the suffix is a baud rate only when it is all digits). */
 export function parseSerialSpec(spec: string): { path: string; baudRate?: number } {
-  const m = /^(.*):(\d+)$/.exec(spec);
-  if (!m) return { path: spec };
-  return { path: m[1], baudRate: num('--serial', m[2]) };
+  const m = /^(.*):([^:/]*)$/.exec(spec);
+  // by-path names contain colons ("...-usb-0:2:1.0-port0"): only digits, or a word that can only
+  // have been meant as a baud rate ("notbaud", "fast"), are read as one.
+  if (!m || (!/^\d+$/.test(m[2]) && !/^[A-Za-z]*$/.test(m[2]))) return { path: spec };
+  const baud = Number(m[2]);
+  if (!/^\d+$/.test(m[2]) || baud < 50 || baud > 4_000_000) {
+    throw new ConfigError({
+      field: '--serial',
+      expected: '<path>[:baud] with baud an integer in 50..4000000, e.g. /dev/ttyUSB0:115200',
+      received: spec,
+    });
+  }
+  return { path: m[1], baudRate: Number(m[2]) };
 }
 
 /** Publish-policy flags, shared by --mqtt and --serial. */
@@ -95,6 +106,26 @@ function policyFromFlags(v: Values): PublishPolicyOptions {
   return { policy, threshold, everyN };
 }
 
+/** `--commands all|off|<name,...>` and `--command-key <pem>` -> CommandPolicy. */
+async function commandPolicyFromFlags(v: Values): Promise<CommandPolicy> {
+  const c = (v.commands as string | undefined) ?? 'all';
+  const policy: CommandPolicy =
+    c === 'all' ? {} : c === 'off' ? { enabled: false } : { allow: c.split(',').map((x) => x.trim()) };
+  const bad = policy.allow?.find((n) => !MQTT_COMMANDS.includes(n));
+  if (bad !== undefined) {
+    throw new ConfigError({
+      field: '--commands',
+      expected: `all, off or a list of ${MQTT_COMMANDS.join(',')}`,
+      received: c,
+    });
+  }
+  if (typeof v['command-key'] === 'string') {
+    const { loadPublicKey } = await import('@edge-dmp/core');
+    policy.keys = [await loadPublicKey(v['command-key'], '--command-key')];
+  }
+  return policy;
+}
+
 const deviceIdFrom = (v: Values) => (v['device-id'] as string | undefined) ?? hostname();
 
 /**
@@ -108,6 +139,8 @@ export const MQTT_REPORTER: ReporterFactory = {
     '    [--fsync always|interval|never] [--username <u>] [--password <p> | env EDGE_DMP_MQTT_PASSWORD]',
     '    [--ca <pem>] [--cert <pem> --key <pem>] [--ha-discovery [prefix]]',
     '    [--policy every|label-change|threshold|every-nth] [--threshold 0.5] [--every-n 10]',
+    '    [--commands all|off|<name,name>] [--command-key <edmp.pub>] (commands must be signed by it:',
+    '    edge-dmp sign-command; docs/security.md)',
   ].join('\n'),
   options: {
     ...MQTT_CONNECTION_FLAGS,
@@ -117,6 +150,8 @@ export const MQTT_REPORTER: ReporterFactory = {
     'outbox-max': { type: 'string' },
     fsync: { type: 'string' },
     'ha-discovery': { type: 'string' },
+    commands: { type: 'string' },
+    'command-key': { type: 'string' },
   },
   async create(url, ctx) {
     const v = ctx.values;
@@ -124,7 +159,11 @@ export const MQTT_REPORTER: ReporterFactory = {
     const qos = v.qos === undefined ? 1 : num('--qos', v.qos as string);
     if (![0, 1, 2].includes(qos))
       throw new ConfigError({ field: '--qos', expected: '0, 1 or 2', received: v.qos });
-    const max = v['outbox-max'] === undefined ? undefined : num('--outbox-max', v['outbox-max'] as string);
+    const max =
+      v['outbox-max'] === undefined
+        ? undefined
+        : numIn('--outbox-max', v['outbox-max'] as string, 'positive integer');
+    if (typeof v.outbox === 'string') checkOutputPath('--outbox', v.outbox, 'dir');
     const { MqttReporter } = await import('../mqtt-reporter.js');
     return new MqttReporter({
       ...conn,
@@ -140,6 +179,7 @@ export const MQTT_REPORTER: ReporterFactory = {
       haDiscovery: v['ha-discovery'] as string | undefined,
       model: ctx.model,
       control: ctx.control,
+      commands: await commandPolicyFromFlags(v),
     });
   },
 };

@@ -73,16 +73,8 @@ export async function openTrustedBundle(
   const keysFile =
     typeof v['trusted-keys'] === 'string' ? resolve(v['trusted-keys']) : join(home, 'trusted-keys');
   const allowUnsigned = v['allow-unsigned'] === true || readDeviceConfig(home).allowUnsigned === true;
-  let keys;
-  if (typeof v.pubkey === 'string') {
-    const key = await loadPublicKey(v.pubkey, '--pubkey');
-    if (addTrustedKey(keysFile, key)) {
-      console.error(`edge-dmp ${cmd}: trusted key ${keyIdOf(key).slice(0, 16)} added to ${keysFile}`);
-    }
-    keys = [key];
-  } else {
-    keys = readTrustedKeys(keysFile);
-  }
+  const pubkey = typeof v.pubkey === 'string' ? await loadPublicKey(v.pubkey, '--pubkey') : undefined;
+  const keys = pubkey ? [pubkey] : readTrustedKeys(keysFile);
   const bytes = await readBundleBytes(path);
   const loaded = await loadBundle(bytes, {
     trustedKeys: keys,
@@ -90,6 +82,10 @@ export async function openTrustedBundle(
     allowUnsigned,
     versionFloor: { path: join(home, 'version-floor.json'), allowDowngrade: v['allow-downgrade'] === true },
   });
+  // Remembered only once it verified a bundle: a mistyped key path is not trusted for good.
+  if (pubkey && loaded.signatureVerified && addTrustedKey(keysFile, pubkey)) {
+    console.error(`edge-dmp ${cmd}: trusted key ${keyIdOf(pubkey).slice(0, 16)} added to ${keysFile}`);
+  }
   const m = loaded.manifest.model;
   if (loaded.signatureVerified) {
     const was = loaded.previousVersion ? `, previous ${loaded.previousVersion}` : '';

@@ -1,4 +1,5 @@
 /** Data specs: `cifar10:<dir>`, `cifar100:<dir>`, `idx:<dir>`, `fashion-mnist[:<dir>]`, `folder:<dir>`. */
+import { isAbsolute, resolve } from 'node:path';
 import { ConfigError } from '@edge-dmp/core';
 import { loadCifar10, loadCifar100 } from './cifar.js';
 import { FASHION_MNIST_DIR, loadIdx } from './idx.js';
@@ -46,6 +47,17 @@ export function parseDataSpec(spec: string, field = '--data'): DataSpec {
       received: spec,
     });
   return { format, dir };
+}
+
+/**
+ * The spec with its directory made absolute against `base` (a spec without a directory, such as
+ * `fashion-mnist`, is returned as it is): run directories store these, so they work from any cwd.
+ * @example absoluteDataSpec('folder:data/x', '/home/me'); // 'folder:/home/me/data/x'
+ */
+export function absoluteDataSpec(spec: string, base: string): string {
+  const m = /^([a-z0-9-]+):(.+)$/s.exec(spec);
+  if (!m || isAbsolute(m[2])) return spec;
+  return `${m[1]}:${resolve(base, m[2])}`;
 }
 
 /**

@@ -3,7 +3,7 @@
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { ConfigError } from '@edge-dmp/core';
 import { loadModel } from '../models/io.js';
@@ -47,6 +47,19 @@ async function readRunFile(dir: string, name: string): Promise<string> {
  * const run = await openRun('runs/x');
  * const model = await run.loadModel();
  */
+/**
+ * Runs written before data paths were stored absolute hold cwd-relative specs: keep one that
+ * resolves from here, otherwise read it relative to the run directory's parent folders.
+ */
+function legacyDataSpec(spec: string, runDir: string): string {
+  const m = /^([a-z0-9-]+):(.+)$/s.exec(spec ?? '');
+  if (!m || isAbsolute(m[2]) || existsSync(m[2])) return spec;
+  for (let base = resolve(runDir); ; base = dirname(base)) {
+    if (existsSync(join(base, m[2]))) return `${m[1]}:${join(base, m[2])}`;
+    if (dirname(base) === base) return spec;
+  }
+}
+
 export async function openRun(dir: string | undefined, which?: string): Promise<OpenedRun> {
   if (!dir)
     throw new ConfigError({
@@ -60,5 +73,6 @@ export async function openRun(dir: string | undefined, which?: string): Promise<
   const preprocess = JSON.parse(await readRunFile(dir, 'preprocess.json')) as PreprocessSpec;
   const labels = (await readRunFile(dir, 'labels.txt')).split('\n').filter(Boolean);
   const config = JSON.parse(await readRunFile(dir, 'config.json')) as RunDataConfig;
+  config.data = legacyDataSpec(config.data, dir);
   return { dir, which: w, preprocess, labels, config, loadModel: () => loadModel(join(dir, w)) };
 }

@@ -6,10 +6,10 @@ import { createSource } from '../../sources/index.js';
 import type { Flip } from '../../sources/types.js';
 import type { FrameOutcome, PipelineStats, Reporter } from '../../types.js';
 import { ConfigError, EdgeDmpError } from '@edge-dmp/core';
-import { num, parseFlags, type Command } from '@edge-dmp/core';
+import { numIn, parseFlags, type Command } from '@edge-dmp/core';
 import { CLASSIFIER_FLAGS, CLASSIFIER_USAGE, classifierOptions } from '../classifier-flags.js';
 import { openTrustedBundle } from '../trust-flags.js';
-import { normalizeOptionalFlags } from '../mqtt-flags.js';
+import { normalizeOptionalFlags, parseSerialSpec } from '../mqtt-flags.js';
 import { REPORTERS, type ReporterContext } from '../reporters.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -23,6 +23,7 @@ const RUN_FLAGS = {
   height: { type: 'string' },
   flip: { type: 'string' },
   'stats-interval': { type: 'string' },
+  retries: { type: 'string' },
   json: { type: 'boolean' },
   'skip-golden': { type: 'boolean' },
 } as const;
@@ -49,6 +50,8 @@ const command: Command = {
       '                               file://<dir or video>, testsrc:, stdin: (MJPEG)',
       '  --fps <N>                    frames per second asked of the source and classified at most',
       '  --max-frames <N>             stop after N results',
+      '  --retries <N>                give up after N source restarts without a frame (default 3 with',
+      '                               --max-frames, otherwise retry forever with backoff)',
       '  --width <W> --height <H>     source frame size;  --flip <none|horizontal|vertical|both>',
       '  --stats-interval <s>         metrics to reporters every s seconds (default 10)',
       '  --json                       one JSON line per result on stdout',
@@ -71,15 +74,23 @@ const command: Command = {
         expected: 'a source URI, e.g. testsrc: or v4l2:///dev/video0',
         received: undefined,
       });
-    const fps = v.fps !== undefined ? num('--fps', v.fps) : undefined;
-    const maxFrames = v['max-frames'] !== undefined ? num('--max-frames', v['max-frames']) : undefined;
-    const statsS = num('--stats-interval', v['stats-interval'], 10);
+    const opt = (flag: keyof typeof RUN_FLAGS, rule: Parameters<typeof numIn>[2]) =>
+      v[flag] !== undefined ? numIn(`--${flag}`, v[flag], rule) : undefined;
+    const fps = opt('fps', 'positive');
+    const maxFrames = opt('max-frames', 'positive integer');
+    const statsS = numIn('--stats-interval', v['stats-interval'], 'positive', 10);
+    // A bounded run (--max-frames) must end when the source cannot start (a missing camera, a
+    // refused stream) instead of retrying forever; --retries sets the bound either way.
+    const retries = opt('retries', 'non-negative integer') ?? (maxFrames !== undefined ? 3 : undefined);
     const source = createSource(v.source, {
       fps,
-      width: v.width !== undefined ? num('--width', v.width) : undefined,
-      height: v.height !== undefined ? num('--height', v.height) : undefined,
+      width: opt('width', 'positive integer'),
+      height: opt('height', 'positive integer'),
       flip: v.flip as Flip | undefined,
+      ...(retries !== undefined ? { restart: { maxRestarts: retries } } : {}),
     });
+    // Reporter specs are checked before the model loads, so a typo fails fast.
+    if (typeof v.serial === 'string') parseSerialSpec(v.serial);
     const opts = classifierOptions(v);
     // Signatures by default: the bundle is read once, verified, and those very bytes are run.
     const trusted = v.bundle ? await openTrustedBundle('run', v) : undefined;

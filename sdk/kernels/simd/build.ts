@@ -1,27 +1,28 @@
 /**
- * Compiles the SIMD kernels (source.ts) with wabt's `wat2wasm` and writes binary.ts.
+ * Compiles the SIMD kernels (source.ts) with wabt's `wat2wasm` (the `wabt` npm package: the same
+ * toolkit compiled to JavaScript, so no Debian package is needed) and writes binary.ts.
  *
  *   node --import tsx sdk/kernels/simd/build.ts          # regenerate binary.ts
  *   node --import tsx sdk/kernels/simd/build.ts --check  # exit 1 if binary.ts is stale
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import wabt from 'wabt';
 import { watSource } from './source.js';
 
-/** Compiles the generated text; returns the module bytes. */
-export function compileSimd(): Buffer {
-  const dir = mkdtempSync(join(tmpdir(), 'edmp-simd-'));
+/**
+ * Compiles the generated text; returns the module bytes (what `wat2wasm k.wat` writes).
+ * @example const bytes = await compileSimd();
+ */
+export async function compileSimd(): Promise<Buffer> {
+  const w = await wabt();
+  const mod = w.parseWat('k.wat', watSource(), { simd: true });
   try {
-    writeFileSync(join(dir, 'k.wat'), watSource());
-    execFileSync('wat2wasm', [join(dir, 'k.wat'), '-o', join(dir, 'k.wasm')], {
-      stdio: 'inherit',
-    });
-    return readFileSync(join(dir, 'k.wasm'));
+    mod.resolveNames();
+    mod.validate();
+    return Buffer.from(mod.toBinary({ log: false, write_debug_names: false }).buffer);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    mod.destroy();
   }
 }
 
@@ -37,7 +38,7 @@ ${lines.map((l) => `  '${l}'`).join(' +\n')};
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const target = fileURLToPath(new URL('./binary.ts', import.meta.url));
-  const text = binaryModule(compileSimd());
+  const text = binaryModule(await compileSimd());
   if (process.argv.includes('--check')) {
     const same = readFileSync(target, 'utf8') === text;
     console.log(same ? 'binary.ts is up to date' : 'binary.ts is stale: run sdk/kernels/simd/build.ts');
