@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import {
   ConfigError,
+  checkOutputPath,
   inRange,
   nonNegativeInt,
   oneOf,
