@@ -77,7 +77,7 @@ test('bad flags exit 2 naming the flag', () => {
   assert.match(e2.stderr, /--data: expected <format>:<dir>/);
   const e6 = cli('train', '--data', `idx:${data}`, '--variant', 'dmpx', '--out', join(tmp, 'x6'));
   assert.equal(e6.status, 2);
-  assert.match(e6.stderr, /--variant: expected baseline \| maxpool \| duplicate \| dmp, got "dmpx"/);
+  assert.match(e6.stderr, /--variant: expected one of baseline, maxpool, duplicate, dmp, got "dmpx"/);
   const e3 = cli('train', '--data', `idx:${data}`);
   assert.match(e3.stderr, /--out/);
   const e4 = cli('eval', '--run', join(tmp, 'missing'));
