@@ -62,7 +62,7 @@ export {
   type SignatureCheck,
   checkSignature,
 } from './bundle/format.js';
-export { type KeySource, readKeyText, loadPublicKey } from './bundle/keys.js';
+export { type KeySource, readKeyText, loadPublicKey, loadPrivateKey } from './bundle/keys.js';
 export {
   type BundleSource,
   readBundleBytes,

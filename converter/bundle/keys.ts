@@ -1,34 +1,11 @@
-/** Ed25519 signing keys: load a private key, generate a key pair. */
-import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+/** Ed25519 signing keys: generate a key pair (loading one is core's). */
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError, keyIdOf, readKeyText, type KeySource } from '@edge-dmp/core';
+import { ConfigError, keyIdOf } from '@edge-dmp/core';
 
-/**
- * Loads an Ed25519 private key (KeyObject, PEM text or PEM file path).
- * @example const key = await loadPrivateKey('keys/edmp.key');
- */
-export async function loadPrivateKey(src: KeySource, field = 'signKey'): Promise<KeyObject> {
-  let key: KeyObject;
-  try {
-    key = typeof src === 'string' ? createPrivateKey(await readKeyText(src, field)) : src;
-  } catch (e) {
-    if (e instanceof ConfigError) throw e;
-    throw new ConfigError({
-      field,
-      expected: 'an Ed25519 private key in PEM',
-      received: (e as Error).message,
-    });
-  }
-  if (key.type !== 'private' || key.asymmetricKeyType !== 'ed25519') {
-    throw new ConfigError({
-      field,
-      expected: 'an Ed25519 private key',
-      received: `${key.type} ${key.asymmetricKeyType}`,
-    });
-  }
-  return key;
-}
+// Loading a private key is core's (host tools sign requests without the converter); re-exported here.
+export { loadPrivateKey } from '@edge-dmp/core';
 
 /**
  * Writes a new Ed25519 key pair as PEM: `<dir>/edmp.key` (PKCS#8, mode 0600) and `<dir>/edmp.pub`

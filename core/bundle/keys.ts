@@ -1,5 +1,5 @@
-/** Ed25519 public keys for verification: a KeyObject, PEM text or a PEM file path. */
-import { createPublicKey, type KeyObject } from 'node:crypto';
+/** Ed25519 keys (a KeyObject, PEM text or a PEM file path): public ones for verification, private ones for signing requests. */
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../errors.js';
 
@@ -38,6 +38,32 @@ export async function loadPublicKey(src: KeySource, field = 'pubkey'): Promise<K
   }
   if (key.asymmetricKeyType !== 'ed25519') {
     throw new ConfigError({ field, expected: 'an Ed25519 public key', received: key.asymmetricKeyType });
+  }
+  return key;
+}
+
+/**
+ * Loads an Ed25519 private key (KeyObject, PEM text or PEM file path).
+ * @example const key = await loadPrivateKey('keys/edmp.key');
+ */
+export async function loadPrivateKey(src: KeySource, field = 'signKey'): Promise<KeyObject> {
+  let key: KeyObject;
+  try {
+    key = typeof src === 'string' ? createPrivateKey(await readKeyText(src, field)) : src;
+  } catch (e) {
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError({
+      field,
+      expected: 'an Ed25519 private key in PEM',
+      received: (e as Error).message,
+    });
+  }
+  if (key.type !== 'private' || key.asymmetricKeyType !== 'ed25519') {
+    throw new ConfigError({
+      field,
+      expected: 'an Ed25519 private key',
+      received: `${key.type} ${key.asymmetricKeyType}`,
+    });
   }
   return key;
 }
