@@ -6,10 +6,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import puppeteer, { type Browser } from 'puppeteer-core';
-import { writeBundle } from '../../converter/bundle.js';
+import { generateKeyPair, writeBundle } from '../../converter/bundle.js';
 import { defaultPreprocess } from '../../core/preprocess.js';
 import { COLOUR_LABELS, tinyModel } from './device-models.js';
 import { freePort, startMosquitto, until, type Mosquitto, type MosquittoOptions } from './mqtt-harness.js';
@@ -17,16 +17,24 @@ import { freePort, startMosquitto, until, type Mosquitto, type MosquittoOptions 
 export const BIN = join(import.meta.dirname, '..', '..', 'bin', 'edge-dmp.js');
 export const CHROMIUM = process.env.EDGE_DMP_CHROMIUM ?? '/usr/bin/chromium';
 
-/** Writes the mean-colour classifier (labels red, green, blue) as a bundle; returns its path. */
+/**
+ * Writes the mean-colour classifier (labels red, green, blue) as a bundle signed by a key in
+ * `<dir>/keys` (devices refuse unsigned bundles by default); returns its path.
+ */
 export async function tinyBundle(dir: string): Promise<string> {
   const path = join(dir, 'colour.edmp');
-  await writeBundle(path, {
-    tflite: tinyModel({ kind: 'colour', size: [16, 16] }),
-    labels: COLOUR_LABELS,
-    model: { name: 'tiny-colour', version: '0.3.0', variant: 'test', architecture: 'mean-fc' },
-    preprocess: defaultPreprocess([16, 16], 3),
-    quantization: 'fp32',
-  });
+  const keys = await generateKeyPair(join(dir, 'keys'));
+  await writeBundle(
+    path,
+    {
+      tflite: tinyModel({ kind: 'colour', size: [16, 16] }),
+      labels: COLOUR_LABELS,
+      model: { name: 'tiny-colour', version: '0.3.0', variant: 'test', architecture: 'mean-fc' },
+      preprocess: defaultPreprocess([16, 16], 3),
+      quantization: 'fp32',
+    },
+    { signKey: keys.privateKeyPath },
+  );
   return path;
 }
 
@@ -70,6 +78,9 @@ export function spawnRunDevice(o: {
     ...['run', '--bundle', o.bundle, '--source', `testsrc:?pattern=${o.pattern}`],
     ...['--width', '32', '--height', '32', '--fps', String(o.fps ?? 4), '--stats-interval', '1'],
     ...['--mqtt', o.url, '--device-id', o.id, '--outbox', join(o.dir, `outbox-${o.id}`)],
+    // The bundle's key (tinyBundle), trusted in a file of the test's own.
+    ...['--pubkey', join(dirname(o.bundle), 'keys', 'edmp.pub')],
+    ...['--trusted-keys', join(o.dir, `trusted-keys-${o.id}`)],
   ];
   const proc = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
