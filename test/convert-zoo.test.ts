@@ -124,7 +124,7 @@ describe('fp16 and dynamic', () => {
 });
 
 describe('int8 and the duplicate folded into the depthwise conv', () => {
-  it('efficientnet-b0 dmp: split back to GATHER + multiplier 1 by default; kept, per-channel over C*t', async () => {
+  it('efficientnet-b0 dmp (relayout: false): multiplier kept in int8 by default, per-channel over C*t; split to GATHER + multiplier 1 on request', async () => {
     const m = randomModel('efficientnet-b0', 'dmp');
     const x = samples();
     // relayout: false keeps the interleave order, where the duplicate folds into the depthwise conv.
@@ -140,12 +140,13 @@ describe('int8 and the duplicate folded into the depthwise conv', () => {
       g.ops
         .filter((o) => o.op === 'DEPTHWISE_CONV_2D')
         .map((o) => Number(o.options?.values.depth_multiplier));
-    const split = readTflite(tflite);
+    // Split (splitDepthMultiplier: true): GATHER + multiplier 1.
+    const g = lowerModel(m, { relayout: false });
+    const split = quantizeGraph(g, 'int8', { ranges: await calibrate(g, x.x), splitDepthMultiplier: true });
     assert.ok(mults(split).every((k) => k === 1));
     assert.ok(split.ops.some((o) => o.op === 'GATHER'));
-    // Kept (splitDepthMultiplier: false): int8 weights per channel on axis 3, C*t scales; runs.
-    const g = lowerModel(m, { relayout: false });
-    const q = quantizeGraph(g, 'int8', { ranges: await calibrate(g, x.x), splitDepthMultiplier: false });
+    // Kept (the default): int8 weights per channel on axis 3, C*t scales; runs.
+    const q = readTflite(tflite);
     assert.ok(mults(q).some((k) => k > 1));
     assert.ok(!q.ops.some((o) => o.op === 'GATHER'));
     for (const o of q.ops.filter((k) => k.op === 'DEPTHWISE_CONV_2D')) {
@@ -155,7 +156,7 @@ describe('int8 and the duplicate folded into the depthwise conv', () => {
       assert.equal(w.quant?.dimension, 3);
       assert.equal(w.quant?.scale.length, w.shape[3]);
     }
-    const rt = await loadTfliteModel(writeTflite(q));
+    const rt = await loadTfliteModel(writeTflite(split));
     const kept = await loadTfliteModel(tflite);
     try {
       const inp = x.x.slice(0, 1).dataSync() as Float32Array;
