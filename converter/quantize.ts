@@ -30,7 +30,7 @@ export interface QuantizeOptions {
   /**
    * int8 only: write a DEPTHWISE_CONV_2D with depth_multiplier M > 1 as GATHER (each channel M
    * times) + DEPTHWISE_CONV_2D with multiplier 1. Default false: GATHER runs outside XNNPACK and
-   * the kept multiplier measured faster (bench/dmp-b0.ts, `dmp interleave int8 mult t`).
+   * Arm NN lacks it; speed was about level (bench/dmp-b0.ts, docs/converter.md).
    */
   splitDepthMultiplier?: boolean;
 }
