@@ -1,5 +1,5 @@
 /**
- * Channel relayout of DMP blocks for the delegate. In a DMP block
+ * Channel relayout of DMP (and max-pool-only) blocks for the delegate. In a DMP block
  *   ChannelDuplicate(t) -> DepthwiseConv2D -> BN -> activation -> [SE] -> ChannelMaxPool(t)
  * every layer between the duplicate and the max-pool acts per channel (the SE convs mix channels
  * through their weights only), so the C*t channels may be stored in any order if those weights are
