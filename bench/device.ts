@@ -12,7 +12,7 @@
  *  - RSS after each step and the peak;
  *  - per TFLite row, the runtime profiler's XNNPACK partitions and the ops left outside the
  *    delegate (bench/op-profile.ts; `npm run bench:profile` has the per-op times);
- *  - at the largest resolution, 2 and 4 interpreter threads (the threaded build) against 1;
+ *  - 2 and 4 interpreter threads (the threaded build) against 1, round-robin per model;
  *  - the DMP/B0 and int8/fp32 ratios against their targets (DMP/B0 <= 0.6, DMP int8 <= 0.7x fp32).
  * Weights are random (speed does not depend on them); BatchNorm statistics are left at init.
  *
@@ -262,7 +262,8 @@ async function main(): Promise<void> {
       p.row.p95 = pct(times[i], 95);
       print(p.row);
     });
-    if (res === RES[RES.length - 1]) {
+    // Threads at every resolution: at 32x32 a per-call floor shows when workers outnumber free cores.
+    {
       for (const p of pending) {
         const t = await roundRobin(
           [1, ...THREADS].map((threads) => ({ bytes: p.tflite, threads })),

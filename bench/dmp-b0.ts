@@ -6,8 +6,8 @@
  * `dmp slice_max` / `dmp reduce_max` / `dmp gather` change the max-pool (SLICE + MAXIMUM,
  * RESHAPE + REDUCE_MAX) or the duplicate (GATHER) inside relaid blocks; `dmp interleave` is the
  * lowering before the relayout (`relayout: false`: duplicate folded into depth_multiplier t,
- * RESHAPE + REDUCE_MAX; in int8 GATHER + multiplier 1) and `dmp interleave int8 mult t` that with
- * the multiplier kept in int8 (`splitDepthMultiplier: false`).
+ * RESHAPE + REDUCE_MAX; in int8 the multiplier kept, the default) and `dmp interleave int8 split`
+ * that with GATHER + multiplier 1 in int8 (`splitDepthMultiplier: true`).
  *
  *   nice node --import tsx bench/dmp-b0.ts [--runs N]
  */
@@ -47,10 +47,10 @@ const candidates: {
   { name: 'dmp gather', variant: 'dmp', opts: { duplicate: 'gather' } },
   { name: 'dmp interleave', variant: 'dmp', opts: { relayout: false } },
   {
-    name: 'dmp interleave int8 mult t',
+    name: 'dmp interleave int8 split',
     variant: 'dmp',
     opts: { relayout: false },
-    split: false,
+    split: true,
     int8Only: true,
   },
 ];

@@ -148,7 +148,7 @@ const EXEC: Record<string, (c: ExecContext) => tf.Tensor> = {
     const m = Number(op.options?.values.depth_multiplier ?? 1);
     const w = weight();
     const [, kh, kw, cm] = w.shape as number[];
-    // Multiplier M as GATHER + multiplier 1, the op sequence int8 files use (quantize.ts).
+    // Multiplier M as GATHER + multiplier 1 (the same arithmetic; tfjs's depthwise kernel needs it).
     if (m > 1)
       x = gatherAxis(
         x,

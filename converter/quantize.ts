@@ -29,8 +29,8 @@ export interface QuantizeOptions {
   outputType?: IoType;
   /**
    * int8 only: write a DEPTHWISE_CONV_2D with depth_multiplier M > 1 as GATHER (each channel M
-   * times) + DEPTHWISE_CONV_2D with multiplier 1, which the runtime's int8 kernel runs faster.
-   * Default true.
+   * times) + DEPTHWISE_CONV_2D with multiplier 1. Default false: GATHER runs outside XNNPACK and
+   * Arm NN lacks it; speed was about level (bench/dmp-b0.ts, docs/converter.md).
    */
   splitDepthMultiplier?: boolean;
 }
@@ -375,7 +375,7 @@ function fullInt8(g0: Graph, o: QuantizeOptions): Graph {
       received: undefined,
     });
   const g = cloneGraph(g0);
-  if (o.splitDepthMultiplier ?? true) splitDepthMultiplier(g);
+  if (o.splitDepthMultiplier ?? false) splitDepthMultiplier(g);
   const params = new Map<number, { scale: number; zeroPoint: number }>();
   const onlyFeedsLogistic = logisticOnlyInputs(g);
   const ops: GraphOp[] = [];

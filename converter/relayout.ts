@@ -1,5 +1,5 @@
 /**
- * Channel relayout of DMP blocks for the delegate. In a DMP block
+ * Channel relayout of DMP (and max-pool-only) blocks for the delegate. In a DMP block
  *   ChannelDuplicate(t) -> DepthwiseConv2D -> BN -> activation -> [SE] -> ChannelMaxPool(t)
  * every layer between the duplicate and the max-pool acts per channel (the SE convs mix channels
  * through their weights only), so the C*t channels may be stored in any order if those weights are
@@ -62,7 +62,13 @@ export function tilePermutation(c: number, t: number): Int32Array {
 }
 
 /**
- * Finds the interleave-order DMP regions and how to relay them out in the tile order.
+ * Finds the blocks that end in a ChannelMaxPool and how to relay them out in the tile order. From
+ * the max-pool's input the region grows over per-channel layers, both ways, to its boundaries: a
+ * ChannelDuplicate (lowered in the tile order), Conv2Ds producing the region's channels (output
+ * axis permuted: an expand conv, the SE expand conv) or reading them (input axis permuted: the SE
+ * squeeze conv). Anything else touching the region (an Add, a Dense, a model output) leaves the
+ * block as it is. DMP blocks and max-pool-only blocks are relaid; a duplicate without a max-pool
+ * keeps its fold into the depthwise conv.
  * @example const plan = planRelayout(nodes, consumers, modelOutputs);
  */
 export function planRelayout(
@@ -71,67 +77,78 @@ export function planRelayout(
   modelOutputs: Set<number>,
 ): RelayoutPlan {
   const plan: RelayoutPlan = { tile: new Set(), axes: new Map(), perm: new Map() };
-  for (const dup of nodes) {
-    const t = Number(dup.config.t);
-    // A tile-order block is already laid out so: it gets the tile block's op sequences, no permutation.
-    const order = dup.config.order ?? 'interleave';
-    if (dup.className !== 'ChannelDuplicate' || t <= 1) continue;
-    const c = dup.inChannels[0];
-    const n = c * t;
+  const producer = new Map<number, RelayoutNode>();
+  for (const n of nodes) for (const id of n.outputIds) producer.set(id, n);
+  const claimed = new Set<string>();
+  for (const mp of nodes) {
+    const t = Number(mp.config.t);
+    if (mp.className !== 'ChannelMaxPool' || t <= 1 || claimed.has(mp.name)) continue;
+    const order = mp.config.order ?? 'interleave';
+    const n = mp.inChannels[0];
     const region = new Map<string, RelayoutNode>();
-    const maxpools: RelayoutNode[] = [];
-    const queue = [...dup.outputIds];
+    const tile = new Set<string>([mp.name]);
+    const convIn = new Set<string>();
+    const convOut = new Set<string>();
+    const queue = [...mp.inputIds];
     const seen = new Set<number>();
-    let ok = true;
+    let ok = n % t === 0;
+    const sameChannelOp = (k: RelayoutNode, ids: number[], channels: number[]) =>
+      PER_CHANNEL.has(k.className) &&
+      k.className !== 'Conv2D' &&
+      Number(k.config.depthMultiplier ?? 1) === 1 &&
+      channels.every((c) => c === n) &&
+      ids.length > 0;
     while (queue.length && ok) {
       const id = queue.shift() as number;
       if (seen.has(id)) continue;
       seen.add(id);
       if (modelOutputs.has(id)) ok = false;
+      const p = producer.get(id);
+      if (!p) ok = false;
+      else if (p.className === 'ChannelDuplicate') {
+        const same = Number(p.config.t) === t && (p.config.order ?? 'interleave') === order;
+        if (same && p.inChannels[0] * t === n) tile.add(p.name);
+        else ok = false;
+      } else if (p.className === 'Conv2D') convOut.add(p.name);
+      else if (sameChannelOp(p, p.inputIds, p.inChannels)) {
+        if (!region.has(p.name)) region.set(p.name, p);
+        queue.push(...p.inputIds);
+      } else ok = false;
       for (const k of consumers.get(id) ?? []) {
         if (k.className === 'ChannelMaxPool') {
           const same = Number(k.config.t) === t && (k.config.order ?? 'interleave') === order;
-          if (!same || k.inChannels[0] !== n) ok = false;
-          else if (!maxpools.includes(k)) maxpools.push(k);
-          continue;
-        }
-        if (!PER_CHANNEL.has(k.className) || Number(k.config.depthMultiplier ?? 1) !== 1) ok = false;
-        else if (!region.has(k.name)) {
-          region.set(k.name, k);
+          if (same) tile.add(k.name);
+          else ok = false;
+        } else if (k.className === 'Conv2D') convIn.add(k.name);
+        else if (sameChannelOp(k, k.outputIds, k.outChannels)) {
+          if (!region.has(k.name)) region.set(k.name, k);
           queue.push(...k.outputIds);
-        }
+        } else ok = false;
       }
     }
-    if (!ok || maxpools.length === 0) continue;
-    const perm = tilePermutation(c, t);
-    plan.tile.add(dup.name);
-    for (const m of maxpools) plan.tile.add(m.name);
-    if (order !== 'interleave') continue;
-    for (const k of region.values()) {
-      const axes = weightAxes(k, n);
-      if (!axes) continue;
-      plan.axes.set(k.name, axes);
-      plan.perm.set(k.name, perm);
+    if (!ok) continue;
+    for (const name of tile) {
+      plan.tile.add(name);
+      claimed.add(name);
     }
+    // A tile-order block is already laid out so: its op sequences change, no weights move.
+    if (order !== 'interleave') continue;
+    const perm = tilePermutation(n / t, t);
+    const set = (name: string, axes: Record<string, number[]>) => {
+      const prev = plan.axes.get(name) ?? {};
+      for (const [k, v] of Object.entries(axes)) prev[k] = [...(prev[k] ?? []), ...v];
+      plan.axes.set(name, prev);
+      plan.perm.set(name, perm);
+    };
+    for (const k of region.values()) {
+      if (k.className === 'DepthwiseConv2D') set(k.name, { depthwise_kernel: [2], bias: [0] });
+      if (k.className === 'BatchNormalization' || k.className === 'EdgeDmpBatchNorm')
+        set(k.name, { gamma: [0], beta: [0], moving_mean: [0], moving_variance: [0] });
+    }
+    for (const name of convIn) set(name, { kernel: [2] });
+    for (const name of convOut) set(name, { kernel: [3], bias: [0] });
   }
   return plan;
-}
-
-/** The weight axes of a region layer that index its N (= C*t) relaid channels. */
-function weightAxes(k: RelayoutNode, n: number): Record<string, number[]> | null {
-  switch (k.className) {
-    case 'DepthwiseConv2D':
-      return { depthwise_kernel: [2], bias: [0] };
-    case 'BatchNormalization':
-    case 'EdgeDmpBatchNorm':
-      return { gamma: [0], beta: [0], moving_mean: [0], moving_variance: [0] };
-    case 'Conv2D': {
-      const kernel = [...(k.inChannels[0] === n ? [2] : []), ...(k.outChannels[0] === n ? [3] : [])];
-      return { kernel, bias: k.outChannels[0] === n ? [0] : [] };
-    }
-    default:
-      return null;
-  }
 }
 
 /**

@@ -74,19 +74,20 @@ describe('every zoo variant converts to fp32 within tolerance', () => {
       assert.equal(report.passed, true);
       const read = readTflite(tflite);
       const ops = new Set(read.ops.map((o) => o.op));
-      // DMP blocks relaid out in the tile order (relayout.ts): CONCATENATION + MAX_POOL_2D, which
-      // XNNPACK delegates; a duplicate alone folds into depth_multiplier; a max-pool alone is REDUCE_MAX.
+      // Blocks ending in a max-pool relaid out in the tile order (relayout.ts): CONCATENATION (DMP)
+      // and MAX_POOL_2D, which XNNPACK delegates; a duplicate alone folds into depth_multiplier.
       const dmp = variant === 'dmp';
+      const pooled = dmp || variant === 'maxpool';
       assert.equal(ops.has('GATHER'), false, 'no GATHER');
       assert.equal(ops.has('CONCATENATION'), dmp, 'DMP duplicate as CONCATENATION');
-      assert.equal(ops.has('MAX_POOL_2D'), dmp, 'DMP max-pool as MAX_POOL_2D');
+      assert.equal(ops.has('MAX_POOL_2D'), pooled, 'max-pool as MAX_POOL_2D');
       assert.equal(
         read.ops.some((o) => o.op === 'DEPTHWISE_CONV_2D' && Number(o.options?.values.depth_multiplier) > 1),
         variant === 'duplicate',
         'a lone interleave duplicate folds into depth_multiplier',
       );
-      assert.equal(ops.has('REDUCE_MAX'), variant === 'maxpool', 'a lone max-pool lowers to REDUCE_MAX');
-      if (dmp) assert.equal(ops.has('RESHAPE'), true);
+      assert.equal(ops.has('REDUCE_MAX'), false, 'no REDUCE_MAX');
+      if (pooled) assert.equal(ops.has('RESHAPE'), true);
       // Constant bytes ~ 4 bytes per inference parameter (BN folded away).
       const params = m.countParams();
       assert.ok(
@@ -125,7 +126,7 @@ describe('fp16 and dynamic', () => {
 });
 
 describe('int8 and the duplicate folded into the depthwise conv', () => {
-  it('efficientnet-b0 dmp: split back to GATHER + multiplier 1 by default; kept, per-channel over C*t', async () => {
+  it('efficientnet-b0 dmp (relayout: false): multiplier kept in int8 by default, per-channel over C*t; split to GATHER + multiplier 1 on request', async () => {
     const m = randomModel('efficientnet-b0', 'dmp');
     const x = samples();
     // relayout: false keeps the interleave order, where the duplicate folds into the depthwise conv.
@@ -141,12 +142,13 @@ describe('int8 and the duplicate folded into the depthwise conv', () => {
       g.ops
         .filter((o) => o.op === 'DEPTHWISE_CONV_2D')
         .map((o) => Number(o.options?.values.depth_multiplier));
-    const split = readTflite(tflite);
+    // Split (splitDepthMultiplier: true): GATHER + multiplier 1.
+    const g = lowerModel(m, { relayout: false });
+    const split = quantizeGraph(g, 'int8', { ranges: await calibrate(g, x.x), splitDepthMultiplier: true });
     assert.ok(mults(split).every((k) => k === 1));
     assert.ok(split.ops.some((o) => o.op === 'GATHER'));
-    // Kept (splitDepthMultiplier: false): int8 weights per channel on axis 3, C*t scales; runs.
-    const g = lowerModel(m, { relayout: false });
-    const q = quantizeGraph(g, 'int8', { ranges: await calibrate(g, x.x), splitDepthMultiplier: false });
+    // Kept (the default): int8 weights per channel on axis 3, C*t scales; runs.
+    const q = readTflite(tflite);
     assert.ok(mults(q).some((k) => k > 1));
     assert.ok(!q.ops.some((o) => o.op === 'GATHER'));
     for (const o of q.ops.filter((k) => k.op === 'DEPTHWISE_CONV_2D')) {
@@ -156,7 +158,7 @@ describe('int8 and the duplicate folded into the depthwise conv', () => {
       assert.equal(w.quant?.dimension, 3);
       assert.equal(w.quant?.scale.length, w.shape[3]);
     }
-    const rt = await loadTfliteModel(writeTflite(q));
+    const rt = await loadTfliteModel(writeTflite(split));
     const kept = await loadTfliteModel(tflite);
     try {
       const inp = x.x.slice(0, 1).dataSync() as Float32Array;
