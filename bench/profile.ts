@@ -17,6 +17,7 @@ import { convertModel } from '../converter/convert.js';
 import { createModel } from '../sdk/models/registry.js';
 import { VARIANTS, type Variant } from '../sdk/models/archs.js';
 import { opsOutside, profileTflite } from './op-profile.js';
+import { isBatchNorm } from '../sdk/norm-layers.js';
 
 const args = process.argv.slice(2);
 const flag = (k: string, d: string) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
@@ -29,7 +30,7 @@ const json = args.includes('--json');
 function randomBatchNorm(m: tf.LayersModel): void {
   let seed = 11;
   for (const l of m.layers) {
-    if (l.getClassName() !== 'BatchNormalization') continue;
+    if (!isBatchNorm(l)) continue;
     l.setWeights(
       l
         .getWeights()
