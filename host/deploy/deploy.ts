@@ -1,0 +1,224 @@
+/**
+ * `edge-dmp deploy` over SSH for one board: preflight, runtime, agent config and service, bundle,
+ * verdict. Every step reports a typed event; `dryRun` reads the board and reports the plan only.
+ */
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { readBundle } from '../../converter/bundle.js';
+import { ensureAgent, agentRunning, ctl } from './agent-service.js';
+import { DeployError } from './errors.js';
+import type { EventSink, Verdict } from './events.js';
+import { blockers, matchProfile, readFacts, type BoardFacts, type Profile } from './preflight.js';
+import type { RuntimeProvider } from './runtime-cache.js';
+import { installRuntime, planRuntime } from './runtime-install.js';
+import { SshTransport } from './ssh.js';
+import { sh, type Transport } from './transport.js';
+import { uploadResumable } from './upload.js';
+
+export const DEFAULT_PREFIX = '/opt/edge-dmp';
+
+export interface BoardTarget {
+  /** `user@host[:port]`. */
+  host: string;
+  prefix?: string;
+  identity?: string;
+  /** `--device` for this board (a hosts-file line may override the command's). */
+  device?: string;
+  /** The faked `/` that device facts are read under (tests). */
+  deviceRoot?: string;
+  /** agent.json deviceId; default: the board's host name part. */
+  deviceId?: string;
+}
+
+export interface DeployOptions {
+  bundle: string;
+  device: string;
+  runtime: RuntimeProvider;
+  dryRun?: boolean;
+  /** Fields merged into the agent.json deploy writes (source, mqtt, health...). */
+  agentConfig?: Record<string, unknown>;
+  /** Public key (PEM file on the host) copied to `<prefix>/keys/edmp.pub` and trusted by the agent. */
+  publicKey?: string;
+  /** How long to wait for the agent's verdict (default 5 min). */
+  timeoutMs?: number;
+  onEvent?: EventSink;
+  /** An open transport (tests, fleets); otherwise one SSH connection is opened and closed here. */
+  transport?: Transport;
+}
+
+export interface DeployResult {
+  host: string;
+  ok: boolean;
+  state: Verdict | 'planned';
+  reason?: string;
+  version?: string | null;
+  model?: string | null;
+  profile?: Profile;
+  runtime?: string;
+  bytesSent: number;
+}
+
+interface CtlLine {
+  state?: string;
+  version?: string | null;
+  model?: string | null;
+  reason?: string;
+}
+
+const FINAL: Record<string, Verdict> = {
+  healthy: 'healthy',
+  'rolled-back': 'rolled-back',
+  refused: 'refused',
+};
+
+/** agent.json as deploy writes it: the operator's fields over the board's facts. */
+export function agentConfigFor(target: BoardTarget, profile: Profile, o: DeployOptions): string {
+  const cfg: Record<string, unknown> = {
+    deviceId: target.deviceId ?? target.host.replace(/^.*@/, '').replace(/:\d+$/, ''),
+    profile,
+    publicKeys: o.publicKey ? ['keys/edmp.pub'] : [],
+    ...o.agentConfig,
+  };
+  return `${JSON.stringify(cfg, null, 2)}\n`;
+}
+
+async function preflight(
+  t: Transport,
+  target: BoardTarget,
+  prefix: string,
+  device: string,
+): Promise<{ facts: BoardFacts; profile: Profile }> {
+  const facts = await readFacts(t, prefix, target.deviceRoot);
+  const why = blockers(facts);
+  if (why.length)
+    throw new DeployError(
+      'E_PREFLIGHT',
+      {
+        field: '--host',
+        expected: 'a board that can run the edge-dmp runtime',
+        received: `${t.name}: ${why.join('; ')}`,
+      },
+      `${t.name} cannot run the edge-dmp runtime: ${why.join('; ')}`,
+    );
+  return { facts, profile: matchProfile(target.device ?? device, facts, t.name) };
+}
+
+/**
+ * Deploys a bundle (and, when needed, the runtime and agent) to one board over SSH.
+ * @example
+ * const r = await deployBoard({ host: 'root@jetson.local' }, { bundle: 'model.edmp', device: 'jetson', runtime: runtimeCache() });
+ * process.exitCode = r.ok ? 0 : 1;
+ */
+export async function deployBoard(target: BoardTarget, o: DeployOptions): Promise<DeployResult> {
+  const prefix = target.prefix ?? DEFAULT_PREFIX;
+  const t = o.transport ?? (await SshTransport.connect(target.host, { identity: target.identity }));
+  const host = t.name;
+  const emit = o.onEvent ?? (() => undefined);
+  let bytesSent = 0;
+  try {
+    const bundle = await readBundle(o.bundle);
+    const { facts, profile } = await preflight(t, target, prefix, o.device);
+    emit({ event: 'preflight', host, facts, profile });
+    const tarball = await o.runtime(facts);
+    const runtimePlan = await planRuntime(t, prefix, tarball.version);
+    const config = agentConfigFor(target, profile, o);
+    const oldConfig = (await t.readFile(`${prefix}/agent.json`))?.toString();
+    const pub = o.publicKey ? await readFile(o.publicKey, 'utf8') : undefined;
+    const oldPub = pub ? (await t.readFile(`${prefix}/keys/edmp.pub`))?.toString() : undefined;
+    const configChanged = oldConfig !== config || oldPub !== pub;
+    const running = runtimePlan === 'installed' ? false : await agentRunning(t, prefix, facts.systemd);
+    const current = await t
+      .readFile(`${prefix}/store/state.json`)
+      .then((b) => (b ? (JSON.parse(b.toString()) as CtlLine) : undefined))
+      .catch(() => undefined);
+    emit({
+      event: 'plan',
+      host,
+      dryRun: !!o.dryRun,
+      runtime: { action: runtimePlan, version: tarball.version, bytes: tarball.bytes },
+      config: configChanged ? 'write' : 'unchanged',
+      agent: !running ? 'start' : configChanged || runtimePlan !== 'skipped' ? 'restart' : 'running',
+      bundle: {
+        name: basename(o.bundle),
+        sha256: bundle.sha256,
+        version: bundle.manifest.model.version,
+        model: bundle.manifest.model.name,
+      },
+      current: current && { state: current.state, version: current.version },
+    });
+    if (o.dryRun) return { host, ok: true, state: 'planned', profile, runtime: tarball.version, bytesSent };
+
+    const onProgress = (p: {
+      file: string;
+      done: number;
+      total: number;
+      sent: number;
+      bytesPerSec: number;
+      etaS: number;
+    }) => emit({ event: 'upload', host, ...p });
+    const rt = await installRuntime(t, prefix, tarball, facts.nodePath!, { onProgress });
+    bytesSent += rt.upload?.sent ?? 0;
+    emit({
+      event: 'runtime',
+      host,
+      action: rt.action,
+      version: rt.version,
+      previous: rt.previous,
+      sent: rt.upload?.sent ?? 0,
+    });
+
+    if (pub && oldPub !== pub) await t.writeFile(`${prefix}/keys/edmp.pub`, pub);
+    if (oldConfig !== config) await t.writeFile(`${prefix}/agent.json`, config, 0o600);
+    const action = await ensureAgent(t, prefix, {
+      systemd: facts.systemd,
+      restart: configChanged || rt.action !== 'skipped',
+    });
+    emit({
+      event: 'agent',
+      host,
+      action: action === 'start' ? 'started' : action === 'restart' ? 'restarted' : 'running',
+    });
+
+    const stem = basename(o.bundle).replace(/\.edmp$/, '');
+    const remote = `${prefix}/inbox/${stem}-${bundle.sha256.slice(0, 8)}.edmp`;
+    const up = await uploadResumable(t, o.bundle, remote, { onProgress });
+    bytesSent += up.sent;
+
+    let last: CtlLine = {};
+    const r = await ctl(t, prefix, `install ${sh(remote)} --wait`, (line) => {
+      try {
+        last = JSON.parse(line) as CtlLine;
+      } catch {
+        return;
+      }
+      if (last.state)
+        emit({ event: 'state', host, state: last.state, version: last.version, reason: last.reason });
+    });
+    const state: Verdict = (last.state && FINAL[last.state]) || 'failed';
+    const ok = state === 'healthy' && r.code === 0;
+    const reason = ok ? undefined : (last.reason ?? (r.stderr.trim() || `agent ctl exited ${r.code}`));
+    emit({
+      event: 'verdict',
+      host,
+      ok,
+      state,
+      reason,
+      version: last.version,
+      model: last.model ?? bundle.manifest.model.name,
+      bytesSent,
+    });
+    return {
+      host,
+      ok,
+      state,
+      reason,
+      version: last.version ?? bundle.manifest.model.version,
+      model: last.model ?? bundle.manifest.model.name,
+      profile,
+      runtime: rt.version,
+      bytesSent,
+    };
+  } finally {
+    if (!o.transport) await t.close();
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * A real OpenSSH server for the deploy tests: `/usr/sbin/sshd -D` on a free loopback port with a
+ * generated host key and a per-test authorized key, running as root (this machine's test user),
+ * plus "boards": a temp `<prefix>` and a faked device-tree root that reads as a Jetson Orin.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, tempDir, until } from './mqtt-harness.js';
+
+export interface Sshd {
+  port: number;
+  dir: string;
+  /** The client's private key (OpenSSH PEM), for `--identity`. */
+  identity: string;
+  proc: ChildProcess;
+  /** Kills every per-connection sshd child (the "link cut"), keeping the listener. */
+  killSessions(): number;
+  stop(): Promise<void>;
+  log(): string;
+}
+
+function keygen(path: string): void {
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', path]);
+}
+
+/** Starts sshd and waits until it accepts connections. */
+export async function startSshd(): Promise<Sshd> {
+  const dir = tempDir('sshd');
+  const port = await freePort();
+  keygen(join(dir, 'host_ed25519'));
+  keygen(join(dir, 'client_ed25519'));
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_ed25519.pub')));
+  // sshd refuses to start without its privilege-separation directory.
+  mkdirSync('/run/sshd', { recursive: true });
+  const conf = [
+    `Port ${port}`,
+    'ListenAddress 127.0.0.1',
+    `HostKey ${join(dir, 'host_ed25519')}`,
+    `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+    `PidFile ${join(dir, 'sshd.pid')}`,
+    'PermitRootLogin yes',
+    'StrictModes no',
+    'UsePAM no',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'Subsystem sftp internal-sftp',
+    'MaxSessions 64',
+    'MaxStartups 64',
+    'LogLevel ERROR',
+  ];
+  const cfg = join(dir, 'sshd_config');
+  writeFileSync(cfg, `${conf.join('\n')}\n`);
+  const proc = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  proc.stderr!.on('data', (d) => (log += d));
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  await until(`sshd on ${port} (${log})`, () => {
+    if (proc.exitCode !== null) throw new Error(`sshd exited: ${log}`);
+    try {
+      execFileSync('ssh-keyscan', ['-p', String(port), '127.0.0.1'], { stdio: 'pipe', timeout: 2000 });
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  return {
+    port,
+    dir,
+    identity: join(dir, 'client_ed25519'),
+    proc,
+    log: () => log,
+    killSessions() {
+      let pids: string[] = [];
+      try {
+        pids = execFileSync('pgrep', ['-P', String(proc.pid)], { encoding: 'utf8' })
+          .split(/\s+/)
+          .filter(Boolean);
+      } catch {
+        // pgrep exits 1 when there is no session.
+      }
+      for (const p of pids) process.kill(Number(p), 'SIGKILL');
+      return pids.length;
+    },
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Files that make a faked root read as a Jetson AGX Orin on L4T R36 (what `device-info` reads). */
+export const JETSON_ORIN_ROOT: Record<string, string> = {
+  'proc/device-tree/model': 'NVIDIA Jetson AGX Orin Developer Kit\0',
+  'etc/nv_tegra_release': '# R36 (release), REVISION: 3.0, GCID: 36923193, BOARD: generic, EABI: aarch64\n',
+};
+
+/** Same for a Raspberry Pi 5. */
+export const RPI5_ROOT: Record<string, string> = {
+  'proc/device-tree/model': 'Raspberry Pi 5 Model B Rev 1.0\0',
+};
+
+/** A board: its prefix and faked root in one temp dir. */
+export function makeBoard(tag: string, files: Record<string, string> = JETSON_ORIN_ROOT) {
+  const dir = tempDir(`board-${tag}`);
+  const prefix = join(dir, 'opt');
+  const root = join(dir, 'root');
+  for (const [rel, text] of Object.entries(files)) {
+    mkdirSync(join(root, rel, '..'), { recursive: true });
+    writeFileSync(join(root, rel), text);
+  }
+  mkdirSync(prefix, { recursive: true });
+  return { dir, prefix, root };
+}
