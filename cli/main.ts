@@ -20,6 +20,8 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   classify: () => import('./commands/classify.js'),
   run: () => import('./commands/run.js'),
   demo: () => import('./commands/demo.js'),
+  agent: () => import('./commands/agent.js'),
+  'device-info': () => import('./commands/device-info.js'),
 };
 
 function help(): string {
