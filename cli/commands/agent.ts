@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { Agent } from '../../device/agent/agent.js';
 import { configPathOf, loadAgentConfig } from '../../device/agent/config.js';
 import { ctlRequest, serveControl } from '../../device/agent/control.js';
@@ -10,10 +10,16 @@ import { parseFlags, type Command } from '../command.js';
 
 const DEFAULT_PREFIX = '/opt/edge-dmp';
 
+async function readStdin(): Promise<string> {
+  let s = '';
+  for await (const chunk of process.stdin) s += chunk;
+  return s;
+}
+
 async function readJsonFile(flag: string, path: string | undefined): Promise<unknown> {
   if (!path) throw new ConfigError({ field: flag, expected: 'a JSON file', received: path });
   try {
-    return JSON.parse(await readFile(path, 'utf8'));
+    return JSON.parse(path === '-' ? await readStdin() : await readFile(path, 'utf8'));
   } catch (e) {
     throw new ConfigError({ field: flag, expected: 'a readable JSON file', received: (e as Error).message });
   }
@@ -83,7 +89,8 @@ const command: Command = {
       'unit-dir': { type: 'string' },
       exec: { type: 'string' },
     });
-    const prefix = resolve(v.prefix ?? DEFAULT_PREFIX);
+    // `--config` alone: the prefix is where agent.json lives.
+    const prefix = resolve(v.prefix ?? (v.config ? dirname(resolve(v.config)) : DEFAULT_PREFIX));
     const config = await loadAgentConfig(v.config ?? configPathOf(prefix));
     if (v['install-service']) {
       const memoryLimitMb =
