@@ -148,3 +148,54 @@ export async function ctl(
   await new Promise((r2) => setImmediate(r2));
   return { code: r, lines: p.events, stderr: p.stderr() };
 }
+
+/** A subscriber on mosquitto collecting the agent's results (seq, model version) and deploy records. */
+export interface Watcher {
+  results: { seq: number; version: string; label: string }[];
+  deploys: Record<string, unknown>[];
+  status: string[];
+  close(): Promise<void>;
+}
+
+export async function watchDevice(port: number, deviceId: string): Promise<Watcher> {
+  const { connect } = await import('mqtt');
+  const c = connect(`mqtt://127.0.0.1:${port}`, {
+    clientId: `watch-${deviceId}-${process.pid}`,
+    reconnectPeriod: 200,
+  });
+  const w: Watcher = {
+    results: [],
+    deploys: [],
+    status: [],
+    close: () => new Promise((r) => c.end(true, {}, () => r())),
+  };
+  c.on('message', (topic, payload) => {
+    const text = payload.toString();
+    if (topic.endsWith('/results')) {
+      const p = JSON.parse(text);
+      w.results.push({ seq: p.seq, version: p.model.version, label: p.label });
+    } else if (topic.endsWith('/deploy') && text) w.deploys.push(JSON.parse(text));
+    else if (topic.endsWith('/status')) w.status.push(text);
+  });
+  await new Promise<void>((resolve, reject) => {
+    c.once('connect', () =>
+      c.subscribe(
+        [`edge-dmp/${deviceId}/results`, `edge-dmp/${deviceId}/deploy`, `edge-dmp/${deviceId}/status`],
+        { qos: 1 },
+        (e) => (e ? reject(e) : resolve()),
+      ),
+    );
+    c.once('error', reject);
+  });
+  return w;
+}
+
+/** Distinct seqs seen, and the ones missing between the first and the last. */
+export function seqGaps(results: { seq: number }[]): { first: number; last: number; missing: number[] } {
+  const seen = new Set(results.map((r) => r.seq));
+  const first = Math.min(...seen);
+  const last = Math.max(...seen);
+  const missing: number[] = [];
+  for (let s = first; s <= last; s++) if (!seen.has(s)) missing.push(s);
+  return { first, last, missing };
+}
