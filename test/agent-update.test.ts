@@ -79,7 +79,7 @@ const resultsSince = (n: number) => watch.results.slice(n);
 
 async function install(path: string, extra: string[] = []) {
   const r = await ctl(prefix, ['install', path, '--wait', ...extra]);
-  const last = r.lines.at(-1) as { ok: boolean; final: Record<string, unknown> };
+  const last = r.lines.at(-1) as unknown as { ok: boolean; final: Record<string, unknown> };
   return {
     code: r.code,
     states: r.lines.filter((l) => l.event === 'state').map((l) => l.state),

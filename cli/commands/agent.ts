@@ -60,8 +60,8 @@ async function ctl(argv: string[]): Promise<number> {
     });
   for await (const line of ctlRequest(prefix, req)) {
     console.log(JSON.stringify(line));
-    // Without --wait, install returns once the agent has taken the bundle.
-    if (op === 'install' && !v.wait && line.event === 'state') return 0;
+    // Without --wait, install returns once the agent has taken the request.
+    if (op === 'install' && !v.wait && line.event === 'accepted') return 0;
     if ('ok' in line) return line.ok ? 0 : 1;
   }
   return 1;

@@ -36,6 +36,8 @@ const OPS: Record<string, (a: Agent, r: Req, send: Send) => Promise<void>> = {
         expected: 'the bundle path on the board',
         received: r.path,
       });
+    // Taken: `ctl install` without --wait returns here (receiving can take a while).
+    send({ event: 'accepted', path: r.path });
     const onState = (s: DeployState) => send({ event: 'state', ...s });
     a.on('state', onState);
     try {

@@ -8,9 +8,14 @@
 export const PAUSE_POINTS = ['receiving', 'verified', 'unpacking', 'switched', 'health'] as const;
 export type PausePoint = (typeof PAUSE_POINTS)[number];
 
+/** True when the env var holds the update at this point. */
+export function pauseRequested(at: PausePoint): boolean {
+  return process.env.EDGE_DMP_AGENT_PAUSE_AT === at;
+}
+
 /** Resolves at once unless the env var names this point; then logs and never resolves. */
 export function pausePoint(at: PausePoint, log: (e: Record<string, unknown>) => void): Promise<void> {
-  if (process.env.EDGE_DMP_AGENT_PAUSE_AT !== at) return Promise.resolve();
+  if (!pauseRequested(at)) return Promise.resolve();
   log({ event: 'paused', at });
   return new Promise(() => {});
 }

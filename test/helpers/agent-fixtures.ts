@@ -157,10 +157,12 @@ export interface Watcher {
   close(): Promise<void>;
 }
 
+let watchers = 0;
+
 export async function watchDevice(port: number, deviceId: string): Promise<Watcher> {
   const { connect } = await import('mqtt');
   const c = connect(`mqtt://127.0.0.1:${port}`, {
-    clientId: `watch-${deviceId}-${process.pid}`,
+    clientId: `watch-${deviceId}-${process.pid}-${++watchers}`,
     reconnectPeriod: 200,
   });
   const w: Watcher = {
