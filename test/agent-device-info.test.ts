@@ -52,7 +52,10 @@ function fakeRoot(name: string, b: Board): string {
   put('proc/meminfo', `MemTotal:       ${b.memKb} kB\nMemFree:        1000 kB\n`);
   put(b.loader);
   put(b.libcPath, libc(b.glibc, 'Ubuntu'));
-  for (const f of b.files ?? []) f.endsWith('/') ? mkdirSync(join(r, f), { recursive: true }) : put(f);
+  for (const f of b.files ?? []) {
+    if (f.endsWith('/')) mkdirSync(join(r, f), { recursive: true });
+    else put(f);
+  }
   return r;
 }
 
