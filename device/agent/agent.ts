@@ -97,6 +97,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private reporters: Reporter[] = [];
   private busy = false;
   private lastDeploy: DeployState | null = null;
+  private ota: { stop(): void } | null = null;
 
   constructor(o: AgentOptions) {
     super();
@@ -137,6 +138,13 @@ export class Agent extends EventEmitter<AgentEvents> {
       state: rec?.state ?? 'idle',
     });
     if (rec) this.lastDeploy = toDeploy(this.stateFile.record!);
+    if (this.mqtt) {
+      // After recovery: a retained offer must not race the boot.
+      const { OtaReceiver } = await import('./ota.js');
+      const ota = new OtaReceiver(this, this.mqtt);
+      ota.start();
+      this.ota = ota;
+    }
     const cur = await this.store.current();
     if (cur) await this.bootSlot(cur, pendingHealth);
     else if (this.config.bundle)
@@ -503,6 +511,7 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   /** Graceful stop: pipeline stopped, outbox flushed, status `stopped` (MqttReporter.close). */
   async stop(): Promise<void> {
+    this.ota?.stop();
     await this.running?.stop();
     this.running = null;
     await Promise.all(this.reporters.map((r) => r.close().catch(() => undefined)));
