@@ -20,6 +20,9 @@ const COMMANDS: Record<string, () => Promise<{ default: Command }>> = {
   classify: () => import('./commands/classify.js'),
   run: () => import('./commands/run.js'),
   demo: () => import('./commands/demo.js'),
+  deploy: () => import('./commands/deploy.js'),
+  status: () => import('./commands/status.js'),
+  rollback: () => import('./commands/rollback.js'),
   agent: () => import('./commands/agent.js'),
   'device-info': () => import('./commands/device-info.js'),
 };

@@ -51,7 +51,7 @@ async function waitReady(t: Transport, prefix: string, timeoutMs: number): Promi
 export async function ensureAgent(
   t: Transport,
   prefix: string,
-  o: { systemd: boolean; restart: boolean; timeoutMs?: number },
+  o: { systemd: boolean; restart: boolean; timeoutMs?: number; deviceRoot?: string },
 ): Promise<AgentAction> {
   const running = await agentRunning(t, prefix, o.systemd);
   if (running && !o.restart) return 'running';
@@ -68,7 +68,9 @@ export async function ensureAgent(
       [
         `P=${sh(prefix)}`,
         `if p=$(cat "$P/agent.pid" 2>/dev/null) && [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then kill "$p"; i=0; while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; kill -9 "$p" 2>/dev/null || true; fi`,
-        `cd "$P" && setsid ${sh(bin)} agent --config ${sh(cfg)} --prefix ${sh(prefix)} </dev/null >>"$P/agent.log" 2>&1 &`,
+        // Alone on its line: `cd && cmd &` would background a subshell that keeps the SSH channel open.
+        'cd "$P"',
+        `${o.deviceRoot ? `EDGE_DMP_DEVICE_ROOT=${sh(o.deviceRoot)} ` : ''}setsid ${sh(bin)} agent --config ${sh(cfg)} --prefix ${sh(prefix)} </dev/null >>"$P/agent.log" 2>&1 &`,
         `echo $! > "$P/agent.pid"`,
       ].join('\n'),
     );

@@ -65,6 +65,26 @@ interface CtlLine {
   reason?: string;
 }
 
+/**
+ * One line of `agent ctl` output -> the state it reports: `{"event":"state",...}`, the final
+ * `{"ok":..,"final":{...}}`, a refusal `{"ok":false,"error":{message}}`, or a flat `{state}`.
+ */
+export function parseCtlLine(line: string): CtlLine | undefined {
+  let j: Record<string, unknown>;
+  try {
+    j = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  if (j.final && typeof j.final === 'object') return j.final as CtlLine;
+  if (j.ok === false && j.error && typeof j.error === 'object')
+    return {
+      state: 'refused',
+      reason: String((j.error as { message?: unknown }).message ?? JSON.stringify(j.error)),
+    };
+  return typeof j.state === 'string' ? (j as CtlLine) : undefined;
+}
+
 const FINAL: Record<string, Verdict> = {
   healthy: 'healthy',
   'rolled-back': 'rolled-back',
@@ -72,9 +92,21 @@ const FINAL: Record<string, Verdict> = {
 };
 
 /** agent.json as deploy writes it: the operator's fields over the board's facts. */
-export function agentConfigFor(target: BoardTarget, profile: Profile, o: DeployOptions): string {
+export function agentConfigFor(
+  target: BoardTarget,
+  profile: Profile,
+  o: DeployOptions,
+  old?: string,
+): string {
+  let kept: string | undefined;
+  try {
+    kept = old ? (JSON.parse(old) as { deviceId?: string }).deviceId : undefined;
+  } catch {
+    // An unreadable agent.json is replaced.
+  }
   const cfg: Record<string, unknown> = {
-    deviceId: target.deviceId ?? target.host.replace(/^.*@/, '').replace(/:\d+$/, ''),
+    // The board keeps the id it reports under unless one is given: results stay on their topics.
+    deviceId: target.deviceId ?? kept ?? target.host.replace(/^.*@/, '').replace(/:\d+$/, ''),
     profile,
     publicKeys: o.publicKey ? ['keys/edmp.pub'] : [],
     ...o.agentConfig,
@@ -121,8 +153,8 @@ export async function deployBoard(target: BoardTarget, o: DeployOptions): Promis
     emit({ event: 'preflight', host, facts, profile });
     const tarball = await o.runtime(facts);
     const runtimePlan = await planRuntime(t, prefix, tarball.version);
-    const config = agentConfigFor(target, profile, o);
     const oldConfig = (await t.readFile(`${prefix}/agent.json`))?.toString();
+    const config = agentConfigFor(target, profile, o, oldConfig);
     const pub = o.publicKey ? await readFile(o.publicKey, 'utf8') : undefined;
     const oldPub = pub ? (await t.readFile(`${prefix}/keys/edmp.pub`))?.toString() : undefined;
     const configChanged = oldConfig !== config || oldPub !== pub;
@@ -172,6 +204,7 @@ export async function deployBoard(target: BoardTarget, o: DeployOptions): Promis
     const action = await ensureAgent(t, prefix, {
       systemd: facts.systemd,
       restart: configChanged || rt.action !== 'skipped',
+      deviceRoot: target.deviceRoot,
     });
     emit({
       event: 'agent',
@@ -186,13 +219,10 @@ export async function deployBoard(target: BoardTarget, o: DeployOptions): Promis
 
     let last: CtlLine = {};
     const r = await ctl(t, prefix, `install ${sh(remote)} --wait`, (line) => {
-      try {
-        last = JSON.parse(line) as CtlLine;
-      } catch {
-        return;
-      }
-      if (last.state)
-        emit({ event: 'state', host, state: last.state, version: last.version, reason: last.reason });
+      const l = parseCtlLine(line);
+      if (!l) return;
+      last = l;
+      if (l.state) emit({ event: 'state', host, state: l.state, version: l.version, reason: l.reason });
     });
     const state: Verdict = (last.state && FINAL[last.state]) || 'failed';
     const ok = state === 'healthy' && r.code === 0;

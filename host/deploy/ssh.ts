@@ -69,11 +69,26 @@ function privateKey(identity?: string): Buffer | undefined {
  * @example const t = await SshTransport.connect('root@jetson.local', { identity: '~/.ssh/id_ed25519' });
  */
 export class SshTransport implements Transport {
+  /** Rejects once the connection is gone: ssh2 leaves pending SFTP requests unanswered on a cut link. */
+  private readonly gone: Promise<never>;
+
   private constructor(
     readonly name: string,
     private readonly client: Client,
     private readonly sftp: SFTPWrapper,
-  ) {}
+  ) {
+    this.gone = new Promise<never>((_, reject) => {
+      const lost = () => reject(this.lost('connection', new Error('connection lost')));
+      client.once('close', lost);
+      client.once('end', lost);
+    });
+    this.gone.catch(() => undefined);
+  }
+
+  /** `p`, or E_SSH as soon as the connection drops. */
+  private guard<T>(p: Promise<T>): Promise<T> {
+    return Promise.race([p, this.gone]);
+  }
 
   static async connect(spec: string, o: SshOptions = {}): Promise<SshTransport> {
     const t = parseHost(spec);
@@ -141,6 +156,10 @@ export class SshTransport implements Transport {
   }
 
   exec(command: string, o: ExecOptions = {}): Promise<ExecResult> {
+    return this.guard(this.execRaw(command, o));
+  }
+
+  private execRaw(command: string, o: ExecOptions): Promise<ExecResult> {
     return new Promise((resolve, reject) => {
       this.client.exec(command, (err, ch) => {
         if (err) return reject(this.lost('exec', err));
@@ -171,28 +190,37 @@ export class SshTransport implements Transport {
   }
 
   size(path: string): Promise<number | undefined> {
-    return new Promise((resolve, reject) =>
-      this.sftp.stat(path, (err, st) => {
-        if (!err) return resolve(st.size);
-        // SFTP status 2 = no such file.
-        if ((err as { code?: number }).code === 2) return resolve(undefined);
-        reject(this.lost(`stat ${path}`, err));
-      }),
+    return this.guard<number | undefined>(
+      new Promise((resolve, reject) =>
+        this.sftp.stat(path, (err, st) => {
+          if (!err) return resolve(st.size);
+          // SFTP status 2 = no such file.
+          if ((err as { code?: number }).code === 2) return resolve(undefined);
+          reject(this.lost(`stat ${path}`, err));
+        }),
+      ),
     );
   }
 
   async readFile(path: string): Promise<Buffer | undefined> {
     if ((await this.size(path)) === undefined) return undefined;
-    return new Promise((resolve, reject) =>
-      this.sftp.readFile(path, (err, b) => (err ? reject(this.lost(`read ${path}`, err)) : resolve(b))),
+    return this.guard(
+      new Promise<Buffer>((resolve, reject) =>
+        this.sftp.readFile(path, (err, b) => (err ? reject(this.lost(`read ${path}`, err)) : resolve(b))),
+      ),
     );
   }
 
   async writeFile(path: string, data: Buffer | string, mode = 0o644): Promise<void> {
     const tmp = `${path}.tmp`;
-    await new Promise<void>((resolve, reject) =>
-      this.sftp.writeFile(tmp, data, { mode }, (err) =>
-        err ? reject(this.lost(`write ${tmp}`, err)) : resolve(),
+    const dir = path.replace(/\/[^/]*$/, '') || '/';
+    const mk = await this.exec(`mkdir -p ${sh(dir)}`);
+    if (mk.code !== 0) throw this.lost(`mkdir ${dir}`, new Error(mk.stderr.trim()));
+    await this.guard(
+      new Promise<void>((resolve, reject) =>
+        this.sftp.writeFile(tmp, data, { mode }, (err) =>
+          err ? reject(this.lost(`write ${tmp}`, err)) : resolve(),
+        ),
       ),
     );
     await this.rename(tmp, path);
@@ -206,9 +234,12 @@ export class SshTransport implements Transport {
 
   async openWriter(path: string, offset: number): Promise<Writer> {
     const flags = offset === 0 ? 'w' : 'r+';
-    const handle = await new Promise<Buffer>((resolve, reject) =>
-      this.sftp.open(path, flags, (err, h) => (err ? reject(this.lost(`open ${path}`, err)) : resolve(h))),
+    const handle = await this.guard(
+      new Promise<Buffer>((resolve, reject) =>
+        this.sftp.open(path, flags, (err, h) => (err ? reject(this.lost(`open ${path}`, err)) : resolve(h))),
+      ),
     );
+    const guard = <T>(p: Promise<T>) => this.guard(p);
     let pos = offset;
     // Up to 8 writes in flight: one per round trip would make a slow link slower still.
     const inflight = new Set<Promise<void>>();
@@ -220,8 +251,10 @@ export class SshTransport implements Transport {
         if (failed) throw failed;
         const at = pos;
         pos += data.length;
-        const p = new Promise<void>((resolve, reject) =>
-          sftp.write(handle, data, 0, data.length, at, (err) => (err ? reject(lost(err)) : resolve())),
+        const p = guard(
+          new Promise<void>((resolve, reject) =>
+            sftp.write(handle, data, 0, data.length, at, (err) => (err ? reject(lost(err)) : resolve())),
+          ),
         ).catch((e: Error) => {
           failed ??= e;
         });
@@ -232,7 +265,7 @@ export class SshTransport implements Transport {
       },
       async close() {
         await Promise.all(inflight);
-        await new Promise<void>((resolve) => sftp.close(handle, () => resolve()));
+        await guard(new Promise<void>((resolve) => sftp.close(handle, () => resolve())));
         if (failed) throw failed;
       },
     };

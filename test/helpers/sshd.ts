@@ -4,7 +4,8 @@
  * plus "boards": a temp `<prefix>` and a faked device-tree root that reads as a Jetson Orin.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, tempDir, until } from './mqtt-harness.js';
 
@@ -111,4 +112,43 @@ export function makeBoard(tag: string, files: Record<string, string> = JETSON_OR
   }
   mkdirSync(prefix, { recursive: true });
   return { dir, prefix, root };
+}
+
+/** Stops the agent a deploy started detached on a board (its pid file), waiting for it to exit. */
+export async function stopBoardAgent(prefix: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(prefix, 'agent.pid'), 'utf8').trim());
+  } catch {
+    return;
+  }
+  const alive = () => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!pid || !alive()) return;
+  process.kill(pid, 'SIGKILL');
+  await until(`agent ${pid} gone`, () => !alive(), 5000);
+}
+
+/**
+ * SHA-256 over a directory tree: every path, its type, mode, and content or link target, in sorted
+ * order. `skip` names top-level entries left out (what the running agent itself keeps writing).
+ */
+export function treeHash(dir: string, skip: string[] = []): string {
+  const h = createHash('sha256');
+  const walk = (rel: string) => {
+    const abs = join(dir, rel);
+    const st = lstatSync(abs);
+    h.update(`${rel}\0${st.mode}\0`);
+    if (st.isSymbolicLink()) h.update(readlinkSync(abs));
+    else if (st.isDirectory()) for (const e of readdirSync(abs).sort()) walk(rel ? join(rel, e) : e);
+    else if (st.isFile()) h.update(readFileSync(abs));
+  };
+  for (const e of readdirSync(dir).sort()) if (!skip.includes(e)) walk(e);
+  return h.digest('hex');
 }
