@@ -4,11 +4,12 @@
  * systemd unit of `edge-dmp agent --install-service` through `systemd-analyze verify`.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { tempDir } from './helpers/mqtt-harness.js';
+import { spawnAgent } from './helpers/agent-fixtures.js';
+import { tempDir, until } from './helpers/mqtt-harness.js';
 
 const dir = tempDir('agent-device-info');
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -196,6 +197,35 @@ describe('edge-dmp device-info on faked boards', () => {
 });
 
 describe('edge-dmp agent --install-service', () => {
+  it('under a NOTIFY_SOCKET the agent sends READY=1, feeds the watchdog, and STOPPING=1 on SIGTERM', async () => {
+    const prefix = join(dir, 'notify');
+    mkdirSync(prefix, { recursive: true });
+    writeFileSync(
+      join(prefix, 'agent.json'),
+      JSON.stringify({ deviceId: 'notify', profile: 'generic', allowUnsigned: true }),
+    );
+    const sock = join(dir, 'notify.sock');
+    const out = join(dir, 'notify.out');
+    // A stand-in for systemd's notify socket: a real unix datagram socket, read by socat.
+    const socat = spawn('socat', ['-u', `UNIX-RECV:${sock}`, `OPEN:${out},creat,append`], {
+      stdio: 'ignore',
+    });
+    try {
+      await until('notify socket', () => existsSync(sock));
+      const a = spawnAgent(prefix, { NOTIFY_SOCKET: sock, WATCHDOG_USEC: '2000000' });
+      const text = () => (existsSync(out) ? readFileSync(out, 'utf8') : '');
+      await until(
+        'READY=1 and two watchdog pings',
+        () => /READY=1/.test(text()) && (text().match(/WATCHDOG=1/g) ?? []).length >= 2,
+      );
+      assert.match(text(), new RegExp(`MAINPID=${a.proc.pid}`));
+      assert.deepEqual(await a.kill('SIGTERM'), { code: 0, signal: null });
+      await until('STOPPING=1', () => /STOPPING=1/.test(text()));
+    } finally {
+      socat.kill('SIGTERM');
+    }
+  });
+
   it('writes a unit that passes systemd-analyze verify (and verify does catch a broken one)', () => {
     const prefix = join(dir, 'svc');
     mkdirSync(join(prefix, 'bin'), { recursive: true });

@@ -79,7 +79,8 @@ export async function installUnit(o: UnitOptions, unitDir = '/etc/systemd/system
 /** sd_notify through `systemd-notify` (Node has no unix datagram sockets); a no-op outside systemd. */
 export function sdNotify(state: string): void {
   if (!process.env.NOTIFY_SOCKET) return;
-  const p = spawn('systemd-notify', [`--pid=${process.pid}`, state], { stdio: 'ignore' });
+  // --no-block: no barrier round trip (it needs fd passing and only slows the agent down).
+  const p = spawn('systemd-notify', ['--no-block', `--pid=${process.pid}`, state], { stdio: 'ignore' });
   p.on('error', () => undefined);
 }
 
@@ -87,8 +88,11 @@ export function sdNotify(state: string): void {
 export function startNotify(): () => void {
   sdNotify('--ready');
   const usec = Number(process.env.WATCHDOG_USEC);
-  if (!Number.isFinite(usec) || usec <= 0) return () => {};
+  if (!Number.isFinite(usec) || usec <= 0) return () => sdNotify('STOPPING=1');
   const t = setInterval(() => sdNotify('WATCHDOG=1'), Math.max(1000, usec / 2000));
   t.unref();
-  return () => clearInterval(t);
+  return () => {
+    clearInterval(t);
+    sdNotify('STOPPING=1');
+  };
 }
