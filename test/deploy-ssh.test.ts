@@ -42,7 +42,7 @@ before(async () => {
   b.v1 = await makeBundle(join(dir, 'v1.edmp'), { version: '1.0.0', key: k });
   b.v2 = await makeBundle(join(dir, 'v2.edmp'), { version: '2.0.0', key: k });
   b.broken = await makeBundle(join(dir, 'broken.edmp'), { version: '3.0.0', key: k, badGolden: true });
-  b.lower = await makeBundle(join(dir, 'lower.edmp'), { version: '1.5.0', key: k });
+  b.lower = await makeBundle(join(dir, 'lower.edmp'), { version: '0.5.0', key: k });
   target = {
     host: `root@127.0.0.1:${sshd.port}`,
     identity: sshd.identity,
@@ -243,30 +243,6 @@ describe('edge-dmp deploy over SSH', () => {
     await until('results of 2.0.0', () => watch.results.slice(n).some((x) => x.version === '2.0.0'));
   });
 
-  it('a broken model rolls back and `edge-dmp deploy` exits non-zero naming the reason', async () => {
-    const r = await cli(cliArgs(b.broken));
-    assert.equal(r.code, 1, r.stderr);
-    const verdict = r.lines.find((l) => l.event === 'verdict');
-    assert.ok(verdict, JSON.stringify(r.lines.slice(-3)));
-    assert.equal(verdict.state, 'rolled-back');
-    assert.match(String(verdict.reason), /E_AGENT_GOLDEN/);
-    const n = watch.results.length;
-    await until(
-      '2.0.0 keeps classifying',
-      () => watch.results.slice(n).filter((x) => x.version === '2.0.0').length >= 3,
-    );
-  });
-
-  it('a downgrade is refused (non-zero exit, E_AGENT_DOWNGRADE), the board stays on 2.0.0', async () => {
-    const r = await cli(cliArgs(b.lower));
-    assert.equal(r.code, 1, r.stderr);
-    const verdict = r.lines.find((l) => l.event === 'verdict');
-    assert.equal(verdict?.state, 'refused');
-    assert.match(String(verdict?.reason), /E_AGENT_DOWNGRADE/);
-    const s = await statusSsh(target);
-    assert.deepEqual([s.model, s.version, s.runtime], ['tiny-colour', '2.0.0', runtime.version]);
-  });
-
   it('status and a signed rollback over SSH: back to 1.0.0', async () => {
     const req = await rollbackRequest(keys.privateKeyPath, ID);
     const s = await rollbackSsh(target, req);
@@ -277,4 +253,29 @@ describe('edge-dmp deploy over SSH', () => {
     const n = watch.results.length;
     await until('results of 1.0.0 again', () => watch.results.slice(n).some((x) => x.version === '1.0.0'));
   });
+  it('a broken model rolls back and `edge-dmp deploy` exits non-zero naming the reason', async () => {
+    const r = await cli(cliArgs(b.broken));
+    assert.equal(r.code, 1, r.stderr);
+    const verdict = r.lines.find((l) => l.event === 'verdict');
+    assert.ok(verdict, JSON.stringify(r.lines.slice(-3)));
+    assert.equal(verdict.state, 'rolled-back');
+    assert.match(String(verdict.reason), /E_AGENT_GOLDEN/);
+    const n = watch.results.length;
+    await until(
+      '1.0.0 keeps classifying',
+      () => watch.results.slice(n).filter((x) => x.version === '1.0.0').length >= 3,
+    );
+  });
+
+  it('a downgrade is refused (non-zero exit, E_AGENT_DOWNGRADE), the board stays on 1.0.0', async () => {
+    const r = await cli(cliArgs(b.lower));
+    assert.equal(r.code, 1, r.stderr);
+    const verdict = r.lines.find((l) => l.event === 'verdict');
+    assert.equal(verdict?.state, 'refused');
+    assert.match(String(verdict?.reason), /E_AGENT_DOWNGRADE/);
+    const s = await statusSsh(target);
+    assert.deepEqual([s.model, s.version, s.runtime], ['tiny-colour', '1.0.0', runtime.version]);
+  });
+
+
 });

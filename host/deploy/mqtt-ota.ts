@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { connect, type MqttClient } from 'mqtt';
 import { readBundle } from '../../converter/bundle.js';
-import { toClientOptions, type MqttConnectionOptions } from '../../device/mqtt-options.js';
+import { toClientOptions, toMqttError, type MqttConnectionOptions } from '../../device/mqtt-options.js';
 import { DeployError } from './errors.js';
 import type { EventSink, Verdict } from './events.js';
 import type { DeployResult } from './deploy.js';
@@ -83,16 +83,13 @@ export function chunkMessage(id: string, bytes: Uint8Array, offset: number, size
 
 /** Connects, resolving on the first CONNACK (later drops reconnect by themselves). */
 export function connectMqtt(conn: MqttConnectionOptions, clientId: string): Promise<MqttClient> {
-  const opts = toClientOptions(conn, {
-    clientId,
-    reconnectPeriod: conn.reconnectPeriodMs ?? 500,
-    connectTimeout: conn.connectTimeoutMs ?? 10_000,
-    clean: true,
-  });
+  const opts = toClientOptions({ reconnectPeriodMs: 500, ...conn, clientId }, { clean: true });
   return new Promise((resolve, reject) => {
-    const c = connect(opts);
+    const c = connect(conn.url, opts);
     const fail = (e: Error) => {
       c.end(true);
+      const m = toMqttError(conn.url, e);
+      if (m.code !== 'E_MQTT_CONNECT') return reject(m);
       reject(
         new DeployError(
           'E_OTA',
