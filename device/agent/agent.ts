@@ -9,9 +9,9 @@ import { EventEmitter } from 'node:events';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadPublicKey, sha256Hex } from '../../converter/bundle.js';
+import { loadSlot } from './load-slot.js';
 import { ConfigError } from '../../sdk/errors.js';
-import { checkGolden, loadBundle } from '../bundle.js';
-import { createClassifier, type Classifier } from '../classifier.js';
+import type { Classifier } from '../classifier.js';
 import type { MqttReporter } from '../mqtt-reporter.js';
 import type { Pipeline } from '../pipeline.js';
 import type { Reporter } from '../types.js';
@@ -19,26 +19,24 @@ import { acceptBundle, compareVersions } from './acceptance.js';
 import type { AgentConfig } from './config.js';
 import { readDeviceInfo } from './device-info.js';
 import { AGENT_ERROR_CODES, AgentError, reasonOf } from './errors.js';
-import { writeAtomic, writeDurable } from './fsio.js';
+import { writeDurable } from './fsio.js';
 import { crashLoop, HealthGate } from './health.js';
 import { pausePoint, pauseRequested } from './hooks.js';
 import { profileByName, type Profile } from './profiles.js';
 import { verifyRequest, type SignedRequest } from './requests.js';
 import { startPipeline, type RunningPipeline } from './run-pipeline.js';
-import { ModelStore, slotName, type Slot } from './store.js';
-import { FINAL_STATES, StateFile, type UpdateRecord, type UpdateState } from './state.js';
-import { SwitchableClassifier } from './switchable.js';
+import { ModelStore, slotName, type Slot, type SlotInfo } from './store.js';
+import {
+  FINAL_STATES,
+  StateFile,
+  toDeploy,
+  type DeployState,
+  type UpdateRecord,
+  type UpdateState,
+} from './state.js';
 
-/** What goes on `<topic prefix>/deploy` and the control socket (docs/deploy-contract.md). */
-export interface DeployState {
-  state: UpdateState | 'idle';
-  version: string | null;
-  model: string | null;
-  sha256: string | null;
-  reason?: string;
-  previous?: string | null;
-  ts: string;
-}
+export type { DeployState };
+import { SwitchableClassifier } from './switchable.js';
 
 export interface AgentOptions {
   prefix: string;
@@ -54,26 +52,9 @@ export interface InstallOptions {
   allowDowngrade?: SignedRequest;
 }
 
-export interface SlotInfo {
-  slot: string;
-  version: string;
-  model: string;
-  sha256: string;
-}
-
 export interface AgentEvents {
   state: [DeployState];
 }
-
-const toDeploy = (r: UpdateRecord): DeployState => ({
-  state: r.state,
-  version: r.version,
-  model: r.model,
-  sha256: r.sha256,
-  ...(r.reason ? { reason: r.reason } : {}),
-  previous: r.previous,
-  ts: r.ts,
-});
 
 /**
  * The agent.
@@ -175,42 +156,11 @@ export class Agent extends EventEmitter<AgentEvents> {
     return true;
   }
 
-  /** Loads a slot's classifier and passes its golden self-check (throws E_AGENT_GOLDEN / E_AGENT_HEALTH). */
-  private async loadSlot(slot: Slot): Promise<Classifier> {
-    let c: Classifier;
-    try {
-      c = await createClassifier({
-        bundle: slot.bundle,
-        threads: this.config.threads ?? this.profile.threads,
-      });
-    } catch (e) {
-      throw new AgentError(AGENT_ERROR_CODES.health, {
-        field: slot.name,
-        expected: 'a model the runtime loads',
-        received: reasonOf(e),
-      });
-    }
-    try {
-      const report = await checkGolden(c, await loadBundle(slot.bundle));
-      const bad = report.results.find((r) => !r.ok);
-      if (bad)
-        throw new AgentError(AGENT_ERROR_CODES.golden, {
-          field: bad.file,
-          expected: `golden top-1 ${JSON.stringify(bad.expected.label)} (${report.passed}/${report.total} passed)`,
-          received: bad.problem ?? bad.got?.label,
-        });
-      return c;
-    } catch (e) {
-      c.dispose();
-      throw e;
-    }
-  }
-
   /** Starts on the current slot; a slot that fails to load or check at boot is rolled back. */
   private async bootSlot(slot: Slot, pendingHealth: boolean): Promise<void> {
     let c: Classifier;
     try {
-      c = await this.loadSlot(slot);
+      c = await loadSlot(this, slot);
     } catch (e) {
       this.log({ event: 'boot-check-failed', slot: slot.name, reason: reasonOf(e) });
       if (!(await this.rollbackStore(reasonOf(e)))) return;
@@ -220,7 +170,8 @@ export class Agent extends EventEmitter<AgentEvents> {
     }
     this.seat = new SwitchableClassifier(c);
     this.running = startPipeline(this, this.seat, this.reporters);
-    if (pendingHealth) await this.healthWindow(slot, c, null);
+    // Not awaited: start() (and READY=1 to systemd) must not wait for the health verdict.
+    if (pendingHealth) void this.healthWindow(slot, c, null);
   }
 
   /** Rolls the store back after a failed switch; false when there was nothing to go back to. */
@@ -293,9 +244,9 @@ export class Agent extends EventEmitter<AgentEvents> {
           this.keys,
           this.config.deviceId,
           'allow-downgrade',
-          await this.usedNonces(),
+          await this.store.usedNonces(),
         );
-        await this.useNonce(p.nonce, p.expires);
+        await this.store.useNonce(p.nonce, p.expires);
         allowDowngrade = p.version;
       }
       acc = await acceptBundle(bytes, {
@@ -321,7 +272,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     await pausePoint('switched', this.log);
     let next: Classifier;
     try {
-      next = await this.loadSlot(slot);
+      next = await loadSlot(this, slot);
     } catch (e) {
       await this.rollbackStore(reasonOf(e));
       return this.lastDeploy!;
@@ -377,7 +328,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       return;
     }
     let back = old;
-    if (!back) back = await this.loadSlot((await this.store.current())!);
+    if (!back) back = await loadSlot(this, (await this.store.current())!);
     this.seat.swap(back);
     void this.seat.retire(next);
   }
@@ -393,13 +344,13 @@ export class Agent extends EventEmitter<AgentEvents> {
         expected: 'no update in progress',
         received: this.stateFile.record?.state,
       });
-    const p = verifyRequest(req, this.keys, this.config.deviceId, 'rollback', await this.usedNonces());
-    await this.useNonce(p.nonce, p.expires);
+    const p = verifyRequest(req, this.keys, this.config.deviceId, 'rollback', await this.store.usedNonces());
+    await this.store.useNonce(p.nonce, p.expires);
     this.busy = true;
     try {
       const from = await this.current();
       const slot = await this.store.rollback();
-      const c = await this.loadSlot(slot);
+      const c = await loadSlot(this, slot);
       const old = this.seat ? this.seat.swap(c) : null;
       if (old) void this.seat!.retire(old);
       if (!this.seat) {
@@ -428,23 +379,8 @@ export class Agent extends EventEmitter<AgentEvents> {
     }
   }
 
-  private async slotInfo(slot: Slot | null): Promise<SlotInfo | null> {
-    if (!slot) return null;
-    try {
-      const m = JSON.parse(await readFile(join(slot.dir, 'manifest.json'), 'utf8'));
-      return {
-        slot: slot.name,
-        version: m.model.version,
-        model: m.model.name,
-        sha256: m.files['model.tflite'].sha256,
-      };
-    } catch {
-      return null;
-    }
-  }
-
   current(): Promise<SlotInfo | null> {
-    return this.store.current().then((s) => this.slotInfo(s));
+    return this.store.current().then((s) => this.store.info(s));
   }
 
   /** What `agent ctl status` prints. */
@@ -455,7 +391,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       state: this.stateFile.record?.state ?? 'idle',
       update: this.stateFile.record,
       current: await this.current(),
-      previous: await this.slotInfo(await this.store.previous()),
+      previous: await this.store.info(await this.store.previous()),
       floor: await this.store.readFloor(),
       running: this.seat?.current.model ?? null,
       stats: this.running?.pipeline.stats() ?? null,
@@ -481,32 +417,6 @@ export class Agent extends EventEmitter<AgentEvents> {
     const m = this.mqtt;
     if (m && this.lastDeploy)
       await m.publishAux(`${m.topics.prefix}/deploy`, JSON.stringify(this.lastDeploy), { retain: true });
-  }
-
-  private async usedNonces(): Promise<Set<string>> {
-    try {
-      const o = JSON.parse(await readFile(join(this.store.root, 'nonces.json'), 'utf8')) as Record<
-        string,
-        number
-      >;
-      return new Set(Object.keys(o));
-    } catch {
-      return new Set();
-    }
-  }
-
-  private async useNonce(nonce: string, expires: string): Promise<void> {
-    const path = join(this.store.root, 'nonces.json');
-    let o: Record<string, number> = {};
-    try {
-      o = JSON.parse(await readFile(path, 'utf8'));
-    } catch {
-      // first one
-    }
-    const now = Date.now();
-    for (const [k, t] of Object.entries(o)) if (t < now) delete o[k];
-    o[nonce] = Date.parse(expires);
-    await writeAtomic(path, JSON.stringify(o));
   }
 
   /** Graceful stop: pipeline stopped, outbox flushed, status `stopped` (MqttReporter.close). */

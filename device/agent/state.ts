@@ -124,3 +124,25 @@ export class StateFile {
     this.rec = rec;
   }
 }
+
+/** What goes on `<topic prefix>/deploy` and the control socket (docs/deploy-contract.md). */
+export interface DeployState {
+  state: UpdateState | 'idle';
+  version: string | null;
+  model: string | null;
+  sha256: string | null;
+  reason?: string;
+  previous?: string | null;
+  ts: string;
+}
+
+/** The published form of a state record. */
+export const toDeploy = (r: UpdateRecord): DeployState => ({
+  state: r.state,
+  version: r.version,
+  model: r.model,
+  sha256: r.sha256,
+  ...(r.reason ? { reason: r.reason } : {}),
+  previous: r.previous,
+  ts: r.ts,
+});

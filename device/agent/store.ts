@@ -22,6 +22,15 @@ export interface Floor {
   ts: string;
 }
 
+/** What `status` says about a slot. */
+export interface SlotInfo {
+  slot: string;
+  version: string;
+  model: string;
+  /** SHA-256 of model.tflite. */
+  sha256: string;
+}
+
 export interface Slot {
   /** Directory name under models/, `<version>-<sha8>`. */
   name: string;
@@ -164,6 +173,46 @@ export class ModelStore {
     const gone = this.list().filter((n) => !keep.has(n));
     for (const n of gone) await rm(join(this.models, n), { recursive: true, force: true });
     return gone;
+  }
+
+  /** Version, model name and model hash of a slot, from its unpacked manifest. */
+  async info(slot: Slot | null): Promise<SlotInfo | null> {
+    if (!slot) return null;
+    try {
+      const m = JSON.parse(await readFile(join(slot.dir, 'manifest.json'), 'utf8'));
+      return {
+        slot: slot.name,
+        version: m.model.version,
+        model: m.model.name,
+        sha256: m.files['model.tflite'].sha256,
+      };
+    } catch {
+      return null;
+    }
+  }
+
+  /** Nonces of signed requests already used (kept until they expire). */
+  async usedNonces(): Promise<Set<string>> {
+    try {
+      const o = JSON.parse(await readFile(join(this.root, 'nonces.json'), 'utf8')) as Record<string, number>;
+      return new Set(Object.keys(o));
+    } catch {
+      return new Set();
+    }
+  }
+
+  async useNonce(nonce: string, expires: string): Promise<void> {
+    const path = join(this.root, 'nonces.json');
+    let o: Record<string, number> = {};
+    try {
+      o = JSON.parse(await readFile(path, 'utf8'));
+    } catch {
+      // first one
+    }
+    const now = Date.now();
+    for (const [k, t] of Object.entries(o)) if (t < now) delete o[k];
+    o[nonce] = Date.parse(expires);
+    await writeAtomic(path, JSON.stringify(o));
   }
 
   async readFloor(): Promise<Floor | null> {
