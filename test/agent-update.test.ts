@@ -43,6 +43,17 @@ before(async () => {
   b.v1 = await makeBundle(join(dir, 'v1.edmp'), { version: '1.0.0', key: k });
   b.v2 = await makeBundle(join(dir, 'v2.edmp'), { version: '2.0.0', key: k });
   b.golden = await makeBundle(join(dir, 'golden.edmp'), { version: '3.0.0', key: k, badGolden: true });
+  b.failing = await makeBundle(join(dir, 'failing.edmp'), {
+    version: '3.1.0',
+    key: k,
+    failing: true,
+    noGolden: true,
+  });
+  b.failingGolden = await makeBundle(join(dir, 'failing-golden.edmp'), {
+    version: '3.2.0',
+    key: k,
+    failing: true,
+  });
   b.unsigned = await makeBundle(join(dir, 'unsigned.edmp'), { version: '4.0.0', key: null });
   b.wrongKey = await makeBundle(join(dir, 'wrong.edmp'), { version: '4.0.0', key: other.privateKeyPath });
   b.tampered = await tamperedCopy(
@@ -130,6 +141,30 @@ describe('edge-dmp agent: updates', () => {
     await until('retained rolled-back', () =>
       watch.deploys.find((x) => x.state === 'rolled-back' && x.version === '3.0.0'),
     );
+  });
+
+  it('a bundle whose model fails in the runtime on every frame is rolled back by the health window', async () => {
+    const r = await install(b.failing);
+    assert.equal(r.code, 1);
+    assert.deepEqual(r.states, ['received', 'verified', 'staged', 'switched', 'rolled-back']);
+    assert.equal(r.final.reason, 'E_AGENT_HEALTH: error rate 1.000 (5/5) > maxErrorRate 0.1');
+    assert.match(current(), /^models\/2\.0\.0-/);
+    const n = watch.results.length;
+    const later = await until(
+      'results after the rollback',
+      () => resultsSince(n).length >= 3 && resultsSince(n),
+    );
+    assert.ok(later.every((x) => x.version === '2.0.0'));
+  });
+
+  it('with golden samples the same runtime failure is caught before any live frame', async () => {
+    const r = await install(b.failingGolden);
+    assert.equal(r.code, 1);
+    assert.match(
+      String(r.final.reason),
+      /^E_AGENT_HEALTH: 3\.2\.0-[0-9a-f]{8}: expected a model that runs its golden samples, got .*gather index out of bounds/,
+    );
+    assert.match(current(), /^models\/2\.0\.0-/);
   });
 
   for (const [name, key, code] of [

@@ -40,6 +40,12 @@ export async function loadSlot(
     return c;
   } catch (e) {
     c.dispose();
-    throw e;
+    if (e instanceof AgentError) throw e;
+    // The runtime failed on a golden sample (an Invoke error): the model cannot serve.
+    throw new AgentError(AGENT_ERROR_CODES.health, {
+      field: slot.name,
+      expected: 'a model that runs its golden samples',
+      received: reasonOf(e),
+    });
   }
 }

@@ -10,6 +10,8 @@ import { createInterface } from 'node:readline';
 import { generateKeyPair, writeBundle, type GoldenInput } from '../../converter/index.js';
 import { defaultPreprocess } from '../../sdk/preprocess.js';
 import { COLOUR_LABELS, tinyModel } from './device-models.js';
+import { GraphBuilder } from '../../converter/tflite/graph.js';
+import { writeTflite } from '../../converter/tflite/writer.js';
 import { tamper } from './bundle-fixtures.js';
 import { until } from './mqtt-harness.js';
 
@@ -28,6 +30,34 @@ export function makeKeys(dir: string): Promise<Keys> {
   return generateKeyPair(dir);
 }
 
+/**
+ * A model the runtime loads but cannot run: GATHER with an index out of range fails every Invoke
+ * ("gather index out of bounds"), as a broken converter output or a runtime bug would.
+ */
+export function failingModel(size = 32): Uint8Array {
+  const g = new GraphBuilder();
+  const input = g.tensor({ name: 'input', shape: [1, size, size, 3], type: 'FLOAT32' });
+  const pooled = g.tensor({ name: 'mean', shape: [1, 3], type: 'FLOAT32' });
+  const axes = g.constI32('axes', [2], [1, 2]);
+  g.op({
+    op: 'MEAN',
+    inputs: [input, axes],
+    outputs: [pooled],
+    options: { kind: 'ReducerOptions', values: { keep_dims: false } },
+  });
+  const idx = g.constI32('idx', [3], [0, 1, 1000]);
+  const out = g.tensor({ name: 'out', shape: [1, 3], type: 'FLOAT32' });
+  g.op({
+    op: 'GATHER',
+    inputs: [pooled, idx],
+    outputs: [out],
+    options: { kind: 'GatherOptions', values: { axis: 1 } },
+  });
+  g.graph.inputs = [input];
+  g.graph.outputs = [out];
+  return writeTflite(g.graph);
+}
+
 export interface BundleSpec {
   version: string;
   /** Record golden labels the model does not give (the golden self-check fails). */
@@ -35,6 +65,10 @@ export interface BundleSpec {
   /** Sign with this key; unsigned when null. */
   key: string | null;
   size?: number;
+  /** A model that fails in the runtime on every frame (see failingModel). */
+  failing?: boolean;
+  /** Leave out golden samples (the health window alone judges). */
+  noGolden?: boolean;
 }
 
 /** Writes a bundle of the tiny 32x32 colour model. */
@@ -47,12 +81,12 @@ export async function makeBundle(path: string, s: BundleSpec): Promise<string> {
   await writeBundle(
     path,
     {
-      tflite: tinyModel({ kind: 'colour', size: [size, size] }),
+      tflite: s.failing ? failingModel(size) : tinyModel({ kind: 'colour', size: [size, size] }),
       labels: COLOUR_LABELS,
       model: { name: 'tiny-colour', version: s.version, variant: 'test', architecture: 'mean-fc' },
       preprocess: defaultPreprocess([size, size], 3),
       quantization: 'fp32',
-      golden,
+      golden: s.noGolden ? [] : golden,
       provenance: { createdAt: '2026-12-01T00:00:00.000Z' },
     },
     s.key ? { signKey: s.key } : {},
