@@ -197,12 +197,12 @@ describe('edge-dmp device-info on faked boards', () => {
 });
 
 describe('edge-dmp agent --install-service', () => {
-  it('under a NOTIFY_SOCKET the agent sends READY=1, feeds the watchdog, and STOPPING=1 on SIGTERM', async () => {
+  it('under a NOTIFY_SOCKET the agent (profile auto -> zero2 on a faked root) sends READY=1, feeds the watchdog, and STOPPING=1 on SIGTERM', async () => {
     const prefix = join(dir, 'notify');
     mkdirSync(prefix, { recursive: true });
     writeFileSync(
       join(prefix, 'agent.json'),
-      JSON.stringify({ deviceId: 'notify', profile: 'generic', allowUnsigned: true }),
+      JSON.stringify({ deviceId: 'notify', profile: 'auto', allowUnsigned: true }),
     );
     const sock = join(dir, 'notify.sock');
     const out = join(dir, 'notify.out');
@@ -212,7 +212,14 @@ describe('edge-dmp agent --install-service', () => {
     });
     try {
       await until('notify socket', () => existsSync(sock));
-      const a = spawnAgent(prefix, { NOTIFY_SOCKET: sock, WATCHDOG_USEC: '2000000' });
+      // profile "auto" on a faked Zero 2 W root.
+      const a = spawnAgent(prefix, {
+        NOTIFY_SOCKET: sock,
+        WATCHDOG_USEC: '2000000',
+        EDGE_DMP_DEVICE_ROOT: fakeRoot('zero2-agent', BOARDS.zero2),
+      });
+      const start = await a.waitFor((e) => e.event === 'start', 'agent start');
+      assert.equal(start.profile, 'zero2');
       const text = () => (existsSync(out) ? readFileSync(out, 'utf8') : '');
       await until(
         'READY=1 and two watchdog pings',
