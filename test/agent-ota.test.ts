@@ -28,11 +28,13 @@ const CHUNK = 128;
 let broker: Mosquitto;
 let agent: AgentProc;
 let v2: Uint8Array;
+let v3: Uint8Array;
 
 before(async () => {
   const keys = await makeKeys(join(dir, 'keys'));
   const v1 = await makeBundle(join(dir, 'v1.edmp'), { version: '1.0.0', key: keys.privateKeyPath });
   v2 = readFileSync(await makeBundle(join(dir, 'v2.edmp'), { version: '2.0.0', key: keys.privateKeyPath }));
+  v3 = readFileSync(await makeBundle(join(dir, 'v3.edmp'), { version: '3.0.0', key: keys.privateKeyPath }));
   broker = await startMosquitto();
   writeConfig(prefix, {
     deviceId: ID,
@@ -56,13 +58,19 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+let hosts = 0;
+
 /** The host side, as the contract has it; `answer` decides which asked offsets get a chunk. */
-function host(port: number, answer: (offset: number) => 'send' | 'tamper' | 'skip') {
+function host(port: number, answer: (offset: number) => 'send' | 'tamper' | 'skip', bundle = v2) {
+  const v2 = bundle;
   const id = createHash('sha256').update(v2).digest('hex');
   const needs: { offsets: number[]; have: number }[] = [];
   const deploys: Record<string, unknown>[] = [];
   let sentBytes = 0;
-  const c: MqttClient = connect(`mqtt://127.0.0.1:${port}`, { clientId: 'ota-host', reconnectPeriod: 200 });
+  const c: MqttClient = connect(`mqtt://127.0.0.1:${port}`, {
+    clientId: `ota-host-${++hosts}`,
+    reconnectPeriod: 200,
+  });
   const offer = JSON.stringify({
     id,
     name: 'v2.edmp',
@@ -145,17 +153,19 @@ describe('edge-dmp agent: MQTT OTA (board side)', () => {
       });
       phase = 'cut';
       await broker.stop();
+      // Nothing arrives while the broker is down: this is what the agent holds at the cut.
+      const heldAtCut = JSON.parse(readFileSync(join(prefix, 'inbox', `${h.id}.have.json`), 'utf8'))
+        .offsets as number[];
       const needsBefore = h.needs.length;
       broker = await startMosquitto({ port: broker.port });
       phase = 'rest';
       const w = await watchDevice(broker.port, ID);
       try {
         const after = await until('a need after the restart', () => h.needs[needsBefore]);
-        assert.ok(after.have >= 8 * CHUNK, `have ${after.have}`);
-        const held = JSON.parse(readFileSync(join(prefix, 'inbox', `${h.id}.have.json`), 'utf8'))
-          .offsets as number[];
+        assert.ok(heldAtCut.length >= 8);
+        assert.equal(after.have, heldAtCut.length * CHUNK);
         assert.ok(
-          after.offsets.every((o) => !held.includes(o)),
+          after.offsets.every((o) => !heldAtCut.includes(o)),
           'asks only for what it lacks',
         );
         const verdict = await until(
@@ -172,6 +182,44 @@ describe('edge-dmp agent: MQTT OTA (board side)', () => {
       } finally {
         await w.close();
       }
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('an agent SIGKILLed mid-transfer resumes from inbox/<id>.have.json after its restart', async () => {
+    let open = 8;
+    const h = host(broker.port, () => (open-- > 0 ? 'send' : 'skip'), v3);
+    const haveFile = join(prefix, 'inbox', `${h.id}.have.json`);
+    const held = () => {
+      try {
+        return JSON.parse(readFileSync(haveFile, 'utf8')).offsets as number[];
+      } catch {
+        return [];
+      }
+    };
+    try {
+      await until('8 chunks held', () => held().length >= 8);
+      assert.equal((await agent.kill('SIGKILL')).signal, 'SIGKILL');
+      const before = held();
+      open = Infinity;
+      const needsBefore = h.needs.length;
+      agent = spawnAgent(prefix);
+      const resumed = await agent.waitFor((e) => e.event === 'ota' && e.resumed === true, 'resumed transfer');
+      assert.equal(resumed.have, before.length * CHUNK);
+      const first = await until('a need from the restarted agent', () => h.needs[needsBefore]);
+      assert.ok(
+        first.offsets.every((o) => !before.includes(o)),
+        'asks only for what it lacks',
+      );
+      const verdict = await until(
+        'healthy 3.0.0',
+        () => h.deploys.find((d) => d.sha256 === h.id && d.state === 'healthy'),
+        60_000,
+      );
+      assert.equal(verdict.version, '3.0.0');
+      assert.match(readlinkSync(join(prefix, 'store', 'current')), /^models\/3\.0\.0-/);
+      assert.ok(h.sent() <= v3.length + 16 * CHUNK, `sent ${h.sent()} of ${v3.length}`);
     } finally {
       await h.close();
     }
