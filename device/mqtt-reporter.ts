@@ -450,7 +450,11 @@ export class MqttReporter extends EventEmitter<MqttReporterEvents> implements Re
    * resolves true on PUBACK, false when offline or closing (the caller republishes on 'connect').
    * @example await reporter.publishAux(`${reporter.topics.prefix}/deploy`, json, { retain: true });
    */
-  publishAux(topic: string, payload: string | Buffer, opts: { qos?: 0 | 1; retain?: boolean } = {}): Promise<boolean> {
+  publishAux(
+    topic: string,
+    payload: string | Buffer,
+    opts: { qos?: 0 | 1; retain?: boolean } = {},
+  ): Promise<boolean> {
     if (!this.client.connected || this.closing) return Promise.resolve(false);
     return new Promise((resolve) =>
       this.client.publish(topic, payload, { qos: opts.qos ?? 1, retain: opts.retain ?? false }, (err) =>
