@@ -5,15 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { compareVersions } from '../device/agent/acceptance.js';
+import { acceptBundle, compareVersions, DEFAULT_CAPABILITIES } from '../device/agent/acceptance.js';
 import { parseAgentConfig } from '../device/agent/config.js';
 import { crashLoop, judge } from '../device/agent/health.js';
 import { ModelStore } from '../device/agent/store.js';
 import { ConfigError } from '../sdk/errors.js';
 import type { FrameOutcome } from '../device/types.js';
+import { makeBundle } from './helpers/agent-fixtures.js';
 import { tempDir } from './helpers/mqtt-harness.js';
 
 const dir = tempDir('agent-config');
@@ -148,5 +149,31 @@ describe('model store', () => {
     assert.equal(link('current'), 'models/2.0.0-bbbbbbbb');
     assert.equal(await s.previous(), null);
     await assert.rejects(s.rollback(), /E_AGENT_NO_PREVIOUS|previous model/);
+  });
+});
+
+describe('acceptance against the board', () => {
+  it('refuses a model the profile cannot take, naming the manifest field and the limit', async () => {
+    const bytes = readFileSync(await makeBundle(join(dir, 'b.edmp'), { version: '1.0.0', key: null }));
+    const o = { keys: [], allowUnsigned: true, floor: null };
+    const ok = await acceptBundle(bytes, { ...o, board: DEFAULT_CAPABILITIES });
+    assert.deepEqual([ok.version, ok.name, ok.keyId], ['1.0.0', 'tiny-colour', null]);
+    for (const [board, field, expected] of [
+      [
+        { maxInputPixels: 320 },
+        'manifest.input.preprocess.inputSize',
+        'at most 320 input pixels on this board',
+      ],
+      [{ maxModelBytes: 100 }, 'manifest.stats.tfliteBytes', 'at most 100 bytes on this board'],
+      [{ inputDtypes: ['int8'] }, 'manifest.input.dtype', 'one of int8'],
+    ] as const) {
+      await assert.rejects(
+        acceptBundle(bytes, { ...o, board: { ...DEFAULT_CAPABILITIES, ...board } as never }),
+        (e: unknown) =>
+          (e as { code: string; field: string; expected: string }).code === 'E_AGENT_INCOMPATIBLE' &&
+          (e as { field: string }).field === field &&
+          (e as { expected: string }).expected === expected,
+      );
+    }
   });
 });
