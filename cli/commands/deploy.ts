@@ -151,8 +151,8 @@ const command: Command = {
         const s = now.get(o.board);
         o.running = o.ok
           ? `${o.model}@${o.version}`
-          : s?.model
-            ? `${s.model}@${s.version} (${s.state})`
+          : s?.version
+            ? `${s.model ?? '?'}@${s.version} (${s.state})`
             : (s?.state ?? 'unknown');
       }
     } else {

@@ -49,6 +49,7 @@ export interface DeployRecord {
   model?: string | null;
   sha256?: string | null;
   reason?: string;
+  previous?: string | null;
   ts?: string | number;
 }
 
@@ -190,9 +191,9 @@ export async function deployOta(o: OtaOptions): Promise<DeployResult> {
         }
         const rec = msg as DeployRecord;
         if (topic !== T.deploy || rec.sha256 !== id || !rec.state) return;
-        // A retained record from before this offer is history (the same bundle deployed earlier), except a success.
-        const ts = typeof rec.ts === 'string' ? Date.parse(rec.ts) : Number(rec.ts ?? 0);
-        if (packet.retain && ts < offer.ts - 1000 && rec.state !== 'healthy') return;
+        // A retained final record for this very bundle is the board's answer already: the agent
+        // does not take an offer it has installed or refused before, so waiting would never end.
+        if (packet.retain && !FINAL[rec.state]) return;
         emit({ event: 'state', host, state: rec.state, version: rec.version, reason: rec.reason });
         const verdict = FINAL[rec.state];
         if (!verdict) return;

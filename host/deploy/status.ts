@@ -127,9 +127,12 @@ export async function statusMqtt(
     else {
       try {
         const d = JSON.parse(payload.toString()) as DeployRecord;
+        // A refused or failed update names the bundle it refused; the board still runs `previous`.
+        // (An operator rollback names no bundle: sha256 null, version = what runs now.)
+        const kept = (d.state === 'refused' || d.state === 'rolled-back') && d.sha256;
         Object.assign(row, {
           model: d.model ?? null,
-          version: d.version ?? null,
+          version: (kept ? d.previous : d.version) ?? null,
           state: d.state,
           lastError: d.reason ?? null,
         });
