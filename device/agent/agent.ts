@@ -262,12 +262,19 @@ export class Agent extends EventEmitter<AgentEvents> {
     await this.setState('verified', { version: acc.version, model: acc.name });
     await pausePoint('verified', this.log);
     let first = true;
-    const slot = await this.store.stage(slotName(acc.version, acc.sha256), bytes, acc.entries, async () => {
-      if (first) await pausePoint('unpacking', this.log);
-      first = false;
-    });
-    await this.setState('staged', { slot: slot.name });
-    await this.store.switchTo(slot.name);
+    let slot: Slot;
+    try {
+      slot = await this.store.stage(slotName(acc.version, acc.sha256), bytes, acc.entries, async () => {
+        if (first) await pausePoint('unpacking', this.log);
+        first = false;
+      });
+      await this.setState('staged', { slot: slot.name });
+      await this.store.switchTo(slot.name);
+    } catch (e) {
+      // Disk full, read-only store...: the pointer switch is atomic, so the old model still runs.
+      await this.store.init();
+      return this.setState('refused', { reason: `${AGENT_ERROR_CODES.store}: ${reasonOf(e)}` });
+    }
     await this.setState('switched');
     await pausePoint('switched', this.log);
     let next: Classifier;
