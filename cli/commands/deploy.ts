@@ -18,6 +18,7 @@ const FLAGS = {
   hosts: { type: 'string' },
   bundle: { type: 'string' },
   identity: { type: 'string' },
+  'host-key': { type: 'string' },
   prefix: { type: 'string' },
   'dry-run': { type: 'boolean' },
   json: { type: 'boolean' },
@@ -38,7 +39,7 @@ const FLAGS = {
 
 const USAGE = [
   'edge-dmp deploy --bundle model.edmp --device jetson|rpi5|rpi4|zero2|auto --host user@host[:port] [--host ...]',
-  '    [--hosts <file>] [--identity <key>] [--prefix /opt/edge-dmp] [--public-key edmp.pub] [--agent-config base.json]',
+  '    [--hosts <file>] [--identity <key>] [--host-key SHA256:...] [--prefix /opt/edge-dmp] [--public-key edmp.pub] [--agent-config base.json]',
   '    [--runtime <tgz>] [--runtime-cache <dir>] [--dry-run] [--json] [--timeout <s>]',
   '    [--canary N] [--wave-size N] [--max-failures N]',
   'edge-dmp deploy --via mqtt --mqtt <url> --device-id <id|pattern|@group-file> [--device-id ...] --bundle model.edmp',
@@ -71,6 +72,7 @@ async function sshTargets(v: V): Promise<BoardTarget[]> {
   const all = [...fromFile, ...fromFlags].map((t) => ({
     prefix: (v.prefix as string | undefined) ?? DEFAULT_PREFIX,
     identity: v.identity as string | undefined,
+    hostKey: v['host-key'] as string | undefined,
     deviceRoot: v['device-root'] as string | undefined,
     ...t,
   }));

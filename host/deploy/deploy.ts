@@ -8,7 +8,7 @@ import { readBundle } from '../../converter/bundle.js';
 import { ensureAgent, agentRunning, ctl } from './agent-service.js';
 import { DeployError } from './errors.js';
 import type { EventSink, Verdict } from './events.js';
-import { blockers, matchProfile, readFacts, type BoardFacts, type Profile } from './preflight.js';
+import { blockers, matchProfile, PROFILES, readFacts, type BoardFacts, type Profile } from './preflight.js';
 import type { RuntimeProvider } from './runtime-cache.js';
 import { installRuntime, planRuntime } from './runtime-install.js';
 import { SshTransport } from './ssh.js';
@@ -28,6 +28,8 @@ export interface BoardTarget {
   deviceRoot?: string;
   /** agent.json deviceId; default: the board's host name part. */
   deviceId?: string;
+  /** Pinned host key fingerprint `SHA256:...` (`ssh-keygen -lf`); a different key is refused. */
+  hostKey?: string;
 }
 
 export interface DeployOptions {
@@ -122,6 +124,27 @@ async function preflight(
 ): Promise<{ facts: BoardFacts; profile: Profile }> {
   const facts = await readFacts(t, prefix, target.deviceRoot);
   const why = blockers(facts);
+  // Once a runtime is on the board, its own `device-info` has the last word on profile and problems
+  // (it knows L4T/JetPack and camera stacks); before that, the shell facts above stand alone.
+  const info = await t.exec(
+    `b=${sh(`${prefix}/bin/edge-dmp`)}; [ -x "$b" ] || exit 99; "$b" device-info --json${target.deviceRoot ? ` --root ${sh(target.deviceRoot)}` : ''}`,
+  );
+  if (info.code !== 99) {
+    try {
+      const d = JSON.parse(info.stdout) as {
+        profile?: string;
+        problems?: { check?: string; reason?: string }[];
+      };
+      if (typeof d.profile === 'string' && (PROFILES as readonly string[]).includes(d.profile))
+        facts.profile = d.profile as Profile;
+      // A faked root (tests) holds only the board's identity files, not its CPU, memory or libc:
+      // there the shell facts, read from the real system, judge; on a real root device-info does too.
+      if (!target.deviceRoot)
+        for (const p of d.problems ?? []) if (p.reason && !why.includes(p.reason)) why.push(p.reason);
+    } catch {
+      // An old runtime without device-info: the shell facts stand.
+    }
+  }
   if (why.length)
     throw new DeployError(
       'E_PREFLIGHT',
@@ -143,7 +166,9 @@ async function preflight(
  */
 export async function deployBoard(target: BoardTarget, o: DeployOptions): Promise<DeployResult> {
   const prefix = target.prefix ?? DEFAULT_PREFIX;
-  const t = o.transport ?? (await SshTransport.connect(target.host, { identity: target.identity }));
+  const t =
+    o.transport ??
+    (await SshTransport.connect(target.host, { identity: target.identity, hostKeySha256: target.hostKey }));
   const host = t.name;
   const emit = o.onEvent ?? (() => undefined);
   let bytesSent = 0;

@@ -15,6 +15,7 @@ const FIELDS: Record<string, keyof BoardTarget> = {
   device: 'device',
   id: 'deviceId',
   root: 'deviceRoot',
+  hostkey: 'hostKey',
 };
 
 /**
