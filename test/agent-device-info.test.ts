@@ -8,7 +8,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { spawnAgent } from './helpers/agent-fixtures.js';
+import { ReadlineParser, SerialPort } from 'serialport';
+import { makeBundle, makeKeys, spawnAgent, writeConfig } from './helpers/agent-fixtures.js';
+import { COLOUR_LABELS } from './helpers/device-models.js';
 import { tempDir, until } from './helpers/mqtt-harness.js';
 
 const dir = tempDir('agent-device-info');
@@ -274,5 +276,52 @@ describe('edge-dmp agent --install-service', () => {
     });
     assert.notEqual(bad.status, 0);
     assert.match(bad.stderr, /Failed to parse service restart specifier/);
+  });
+});
+
+describe('edge-dmp agent: serial and stdout reporters from agent.json', () => {
+  it('results go as JSON lines to a serial port (real socat pty) and to stdout', async () => {
+    const dev = join(dir, 'tty-agent');
+    const mcu = join(dir, 'tty-mcu');
+    const socat = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${dev}`, `pty,raw,echo=0,link=${mcu}`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let log = '';
+    socat.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+    const keys = await makeKeys(join(dir, 'serial-keys'));
+    const prefix = join(dir, 'serial');
+    writeConfig(prefix, {
+      deviceId: 'serial1',
+      profile: 'generic',
+      source: 'testsrc:',
+      fps: 10,
+      width: 32,
+      height: 32,
+      publicKeys: [keys.publicKeyPath],
+      serial: { path: dev, baudRate: 115200, format: 'json' },
+      stdout: true,
+      health: { frames: 3 },
+      bundle: await makeBundle(join(dir, 'serial.edmp'), { version: '1.0.0', key: keys.privateKeyPath }),
+    });
+    let a: ReturnType<typeof spawnAgent> | undefined;
+    try {
+      await until(
+        'socat ptys',
+        () => existsSync(dev) && existsSync(mcu) && log.includes('starting data transfer loop'),
+      );
+      const port = new SerialPort({ path: mcu, baudRate: 115200 });
+      const lines: Record<string, unknown>[] = [];
+      port.pipe(new ReadlineParser({ delimiter: '\n' })).on('data', (l: string) => lines.push(JSON.parse(l)));
+      a = spawnAgent(prefix);
+      await until('3 serial lines', () => lines.length >= 3);
+      assert.equal(lines[0].deviceId, 'serial1');
+      assert.ok(COLOUR_LABELS.includes(String(lines[0].label)));
+      const out = await a.waitFor((e) => e.ok === true && typeof e.label === 'string', 'a result on stdout');
+      assert.equal((out.model as { version: string }).version, '1.0.0');
+      await new Promise<void>((r) => port.close(() => r()));
+    } finally {
+      await a?.kill('SIGTERM');
+      socat.kill('SIGTERM');
+    }
   });
 });
