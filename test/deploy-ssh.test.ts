@@ -276,6 +276,4 @@ describe('edge-dmp deploy over SSH', () => {
     const s = await statusSsh(target);
     assert.deepEqual([s.model, s.version, s.runtime], ['tiny-colour', '1.0.0', runtime.version]);
   });
-
-
 });
