@@ -246,4 +246,13 @@ describe('edge-dmp agent: updates', () => {
     assert.deepEqual([gaps.first, gaps.missing], [1, []]);
     assert.ok(gaps.last >= 30, `only ${gaps.last} results`);
   });
+
+  it('after a restart the version floor still holds (floor.json persisted)', async () => {
+    agent = spawnAgent(prefix);
+    await agent.waitFor((e) => e.event === 'pipeline-start', 'restarted');
+    const r = await install(b.lower);
+    assert.equal(r.code, 1);
+    assert.match(String(r.final.reason), /^E_AGENT_DOWNGRADE: manifest\.model\.version: expected >= 2\.0\.0/);
+    assert.match(current(), /^models\/2\.0\.0-/);
+  });
 });
