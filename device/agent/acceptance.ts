@@ -91,32 +91,37 @@ const SIGNATURE_PROBLEMS: Record<string, AgentErrorCode> = {
   'bad-signature': AGENT_ERROR_CODES.badSignature,
 };
 
-/** Board checks: [field, what the board needs, the check]. */
-const COMPAT: [
-  string,
-  (b: BoardCapabilities) => string,
-  (m: BundleManifest, b: BoardCapabilities) => boolean,
-][] = [
-  [
-    'input.dtype',
-    (b) => `one of ${b.inputDtypes.join(', ')}`,
-    (m, b) => b.inputDtypes.includes(m.input.dtype),
-  ],
-  [
-    'stats.tfliteBytes',
-    (b) => `at most ${b.maxModelBytes} bytes on this board`,
-    (m, b) => m.stats.tfliteBytes <= b.maxModelBytes,
-  ],
-  [
-    'input.preprocess.inputSize',
-    (b) => `at most ${b.maxInputPixels} input pixels on this board`,
-    (m, b) => m.input.preprocess.inputSize[0] * m.input.preprocess.inputSize[1] <= b.maxInputPixels,
-  ],
-  [
-    'input.shape',
-    () => 'channels matching input.preprocess.channels',
-    (m) => (m.input.shape.length === 3 ? 1 : m.input.shape[3]) === m.input.preprocess.channels,
-  ],
+/** Board checks: field, what the board needs, what the bundle has, the check. */
+const COMPAT: {
+  field: string;
+  need: (b: BoardCapabilities) => string;
+  got: (m: BundleManifest) => unknown;
+  ok: (m: BundleManifest, b: BoardCapabilities) => boolean;
+}[] = [
+  {
+    field: 'input.dtype',
+    need: (b) => `one of ${b.inputDtypes.join(', ')}`,
+    got: (m) => m.input.dtype,
+    ok: (m, b) => b.inputDtypes.includes(m.input.dtype),
+  },
+  {
+    field: 'stats.tfliteBytes',
+    need: (b) => `at most ${b.maxModelBytes} bytes on this board`,
+    got: (m) => m.stats.tfliteBytes,
+    ok: (m, b) => m.stats.tfliteBytes <= b.maxModelBytes,
+  },
+  {
+    field: 'input.preprocess.inputSize',
+    need: (b) => `at most ${b.maxInputPixels} input pixels on this board`,
+    got: (m) => m.input.preprocess.inputSize,
+    ok: (m, b) => m.input.preprocess.inputSize[0] * m.input.preprocess.inputSize[1] <= b.maxInputPixels,
+  },
+  {
+    field: 'input.shape',
+    need: () => 'channels matching input.preprocess.channels',
+    got: (m) => m.input.shape,
+    ok: (m) => (m.input.shape.length === 3 ? 1 : m.input.shape[3]) === m.input.preprocess.channels,
+  },
 ];
 
 /**
@@ -174,17 +179,12 @@ export async function acceptBundle(bytes: Uint8Array, o: AcceptOptions): Promise
   } catch (e) {
     throw new AgentError(AGENT_ERROR_CODES.incompatible, e as EdgeDmpError);
   }
-  for (const [field, need, ok] of COMPAT) {
-    if (!ok(m, o.board))
+  for (const c of COMPAT) {
+    if (!c.ok(m, o.board))
       throw new AgentError(AGENT_ERROR_CODES.incompatible, {
-        field: `manifest.${field}`,
-        expected: need(o.board),
-        received:
-          field === 'input.dtype'
-            ? m.input.dtype
-            : field === 'stats.tfliteBytes'
-              ? m.stats.tfliteBytes
-              : m.input.shape,
+        field: `manifest.${c.field}`,
+        expected: c.need(o.board),
+        received: c.got(m),
       });
   }
   const version = m.model.version;
