@@ -101,7 +101,8 @@ export class LocalTransport implements Transport {
     await rename(`${path}.tmp`, path);
   }
   async openWriter(path: string, offset: number): Promise<Writer> {
-    const fh = await open(path, (await this.size(path)) === undefined ? 'w' : 'r+');
+    // Offset 0 truncates: a restarted upload must not keep a longer old part's tail.
+    const fh = await open(path, offset === 0 ? 'w' : 'r+');
     let pos = offset;
     return {
       async write(data) {
