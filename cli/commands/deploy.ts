@@ -6,6 +6,8 @@ import { describeTarball, fixedRuntime, runtimeCache } from '../../host/deploy/r
 import { deployOta } from '../../host/deploy/mqtt-ota.js';
 import { statusMqtt, statusSsh } from '../../host/deploy/status.js';
 import { ConfigError } from '../../sdk/errors.js';
+import { DEVICE_FLAGS } from '../../host/deploy/preflight.js';
+import { readBundle } from '../../converter/bundle.js';
 import { readFile } from 'node:fs/promises';
 import { num, parseFlags, type Command } from '../command.js';
 import { connectionFromFlags, MQTT_CONNECTION_FLAGS } from '../mqtt-flags.js';
@@ -92,6 +94,20 @@ const command: Command = {
   async run(argv) {
     const { values: v } = parseFlags(argv, FLAGS);
     const bundle = need(v, 'bundle', 'a .edmp bundle');
+    // Bad input fails here, before any board is touched.
+    try {
+      await readFile(bundle, { flag: 'r' }).then((b) => b.length || Promise.reject(new Error('empty')));
+    } catch (e) {
+      throw new ConfigError({
+        field: '--bundle',
+        expected: 'a readable .edmp file',
+        received: `${bundle} (${(e as Error).message})`,
+      });
+    }
+    // A bundle that is not one (corrupt, truncated) is one typed error here, not one per board.
+    await readBundle(bundle);
+    if (v.via !== 'mqtt' && v.device !== undefined && !(DEVICE_FLAGS as readonly string[]).includes(v.device))
+      throw new ConfigError({ field: '--device', expected: DEVICE_FLAGS.join(' | '), received: v.device });
     const print = eventPrinter({ json: !!v.json, out: process.stdout });
     const waves = {
       canary: int(v, 'canary'),
@@ -194,7 +210,7 @@ const command: Command = {
         }),
       );
     }
-    report(result.outcomes, !!v.json, result.haltReason);
+    report(result.outcomes, !!v.json, result.halted ? result.haltReason : undefined);
     return result.failures === 0 ? 0 : 1;
   },
 };
@@ -204,7 +220,8 @@ function report(outcomes: BoardOutcome[], json: boolean, haltReason?: string): v
     console.log(JSON.stringify({ event: 'summary', boards: outcomes, halted: haltReason ?? null }));
     return;
   }
-  if (outcomes.length === 1 && !haltReason) return;
+  // One healthy board: its verdict line said it all.
+  if (outcomes.length === 1 && outcomes[0].ok) return;
   console.log(
     summaryTable(
       outcomes.map((o) => ({
