@@ -8,9 +8,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { blockers, detectProfile, matchProfile, parseFacts } from '../host/deploy/preflight.js';
 import { LocalTransport } from '../host/deploy/transport.js';
+import { eventPrinter } from '../host/deploy/progress.js';
 import { sha256File, uploadResumable } from '../host/deploy/upload.js';
 import { cleanup, tempDir } from './helpers/mqtt-harness.js';
 
@@ -114,5 +116,47 @@ describe('preflight', () => {
       () => matchProfile('rpi3', pi, 'h'),
       (e: Error & { code?: string }) => e.code === 'E_CONFIG',
     );
+  });
+});
+
+describe('progress output', () => {
+  const sink = (isTTY: boolean) => {
+    let text = '';
+    const out = Object.assign(new PassThrough(), { isTTY });
+    out.on('data', (d) => (text += d));
+    return { out, text: () => text };
+  };
+  const up = (done: number) => ({
+    event: 'upload' as const,
+    host: 'root@b',
+    file: '/x/rt.tgz',
+    done,
+    total: 20e6,
+    sent: done,
+    bytesPerSec: 4e6,
+    etaS: (20e6 - done) / 4e6,
+  });
+
+  it('redraws one line on a TTY with bytes, rate and ETA; plain mode prints steps only', () => {
+    const tty = sink(true);
+    const p = eventPrinter({ json: false, out: tty.out });
+    p(up(20e6));
+    p({ event: 'verdict', host: 'root@b', ok: true, state: 'healthy', bytesSent: 20e6 });
+    assert.match(
+      tty.text(),
+      /\r\x1b\[2Kroot@b: rt\.tgz 20\.0 MB\/20\.0 MB {2}4\.0 MB\/s {2}ETA 0s\nroot@b: OK healthy \(20\.0 MB sent\)\n/,
+    );
+    const plain = sink(false);
+    const q = eventPrinter({ json: false, out: plain.out });
+    q(up(1e6));
+    q({ event: 'state', host: 'root@b', state: 'rolled-back', reason: 'E_AGENT_GOLDEN: golden' });
+    assert.equal(plain.text(), 'root@b: rolled-back: E_AGENT_GOLDEN: golden\n');
+  });
+
+  it('--json writes one JSON object per event', () => {
+    const j = sink(true);
+    eventPrinter({ json: true, out: j.out })(up(5e6));
+    const line = JSON.parse(j.text());
+    assert.deepEqual([line.event, line.done, line.etaS], ['upload', 5e6, 3.75]);
   });
 });
