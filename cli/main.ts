@@ -20,6 +20,9 @@ const COMMANDS: CommandTable = {
   broker: () => import('./commands/broker.js'),
   dashboard: () => import('./commands/dashboard.js'),
   demo: () => import('./commands/demo.js'),
+  deploy: () => import('./commands/deploy.js'),
+  status: () => import('./commands/status.js'),
+  rollback: () => import('./commands/rollback.js'),
 };
 
 /** Runs the CLI; returns the exit code. */

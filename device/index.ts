@@ -131,3 +131,49 @@ export {
   normalizeOptionalFlags,
   parseSerialSpec,
 } from './cli/mqtt-flags.js';
+// The board agent (docs/agent.md): its service, store states, signed requests, board detection and profiles.
+export { type AgentOptions, type InstallOptions, type AgentEvents, Agent } from './agent/agent.js';
+export {
+  type RequestAction,
+  type RequestPayload,
+  type SignedRequest,
+  signRequest,
+  verifyRequest,
+} from './agent/requests.js';
+export { type DeviceInfo, readDeviceInfo } from './agent/device-info.js';
+export {
+  type Profile,
+  PROFILES,
+  PROFILE_NAMES,
+  profileByName,
+  detectProfile,
+  L4T_RELEASES,
+  RUNTIME_NEEDS,
+} from './agent/profiles.js';
+export {
+  type HealthRules,
+  type AgentMqttConfig,
+  type AgentConfig,
+  DEFAULT_HEALTH,
+  parseAgentConfig,
+  loadAgentConfig,
+  configPathOf,
+} from './agent/config.js';
+export {
+  UNIT_NAME,
+  type UnitOptions,
+  unitFile,
+  installUnit,
+  sdNotify,
+  startNotify,
+} from './agent/service.js';
+export {
+  UPDATE_STATES,
+  type UpdateState,
+  FINAL_STATES,
+  type UpdateRecord,
+  StateFile,
+  type DeployState,
+  toDeploy,
+} from './agent/state.js';
+export { AGENT_ERROR_CODES, type AgentErrorCode, AgentError, reasonOf } from './agent/errors.js';

@@ -83,6 +83,8 @@ export interface MqttReporterEvents {
   command: [string, CommandReply];
   /** A command message was ignored without a reply (retained, or a name that cannot be one). */
   ignored: [topic: string, reason: string];
+  /** A message on a topic subscribed with subscribeAux (the agent's OTA topics). */
+  aux: [string, Buffer];
 }
 
 const EMPTY_STATS: PipelineStats = {
@@ -138,6 +140,8 @@ export class MqttReporter extends EventEmitter<MqttReporterEvents> implements Re
   private metricsTimer: NodeJS.Timeout | null = null;
   private closing = false;
   private idleWaiters: (() => void)[] = [];
+  /** Companion subscriptions (subscribeAux), renewed on every connect (the session is clean). */
+  private readonly auxFilters = new Set<string>();
 
   constructor(opts: MqttReporterOptions) {
     super();
@@ -228,6 +232,7 @@ export class MqttReporter extends EventEmitter<MqttReporterEvents> implements Re
     const c = this.client;
     c.publish(this.topics.status, 'online' satisfies DeviceStatus, { qos: 1, retain: true });
     if (this.gate.enabled) c.subscribe(this.topics.cmdFilter, { qos: 1 });
+    for (const f of this.auxFilters) c.subscribe(f, { qos: 1 });
     if (this.haPrefix) this.publishDiscovery(this.haPrefix);
     this.emit('connect');
     this.pump();
@@ -347,7 +352,11 @@ export class MqttReporter extends EventEmitter<MqttReporterEvents> implements Re
 
   private async onMessage(topic: string, payload: Buffer, retained: boolean): Promise<void> {
     const head = `${this.topics.prefix}/cmd/`;
-    if (!topic.startsWith(head) || !this.gate.enabled) return;
+    if (!topic.startsWith(head)) {
+      this.emit('aux', topic, payload);
+      return;
+    }
+    if (!this.gate.enabled) return;
     const name = topic.slice(head.length);
     if (retained) {
       // A retained command would be obeyed again on every (re)connect: ignore it and clear it.
@@ -366,6 +375,34 @@ export class MqttReporter extends EventEmitter<MqttReporterEvents> implements Re
       this.client.publish(this.topics.reply(name), JSON.stringify(reply), { qos: 1 });
     }
     this.emit('command', name, reply);
+  }
+
+  /**
+   * Subscribes a companion of the reporter (the agent's OTA) to `filter` on this connection, now
+   * and after every reconnect; its messages come as 'aux' events.
+   * @example reporter.subscribeAux('edge-dmp/cam1/ota/chunk'); reporter.on('aux', (t, p) => ...);
+   */
+  subscribeAux(filter: string): void {
+    this.auxFilters.add(filter);
+    if (this.client.connected) this.client.subscribe(filter, { qos: 1 });
+  }
+
+  /**
+   * Publishes a companion message on this connection (the agent's retained deploy state);
+   * resolves true on PUBACK, false when offline or closing (the caller republishes on 'connect').
+   * @example await reporter.publishAux(`${reporter.topics.prefix}/deploy`, json, { retain: true });
+   */
+  publishAux(
+    topic: string,
+    payload: string | Buffer,
+    opts: { qos?: 0 | 1; retain?: boolean } = {},
+  ): Promise<boolean> {
+    if (!this.client.connected || this.closing) return Promise.resolve(false);
+    return new Promise((resolve) =>
+      this.client.publish(topic, payload, { qos: opts.qos ?? 1, retain: opts.retain ?? false }, (err) =>
+        resolve(!err),
+      ),
+    );
   }
 
   /**

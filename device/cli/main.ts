@@ -10,6 +10,8 @@ export const DEVICE_COMMANDS: CommandTable = {
   run: () => import('./commands/run.js'),
   inspect: () => import('./commands/inspect.js'),
   verify: () => import('./commands/verify.js'),
+  agent: () => import('./commands/agent.js'),
+  'device-info': () => import('./commands/device-info.js'),
 };
 
 /**
