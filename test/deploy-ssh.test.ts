@@ -6,13 +6,13 @@
  * refused, a wrong profile is named; status and a signed rollback over SSH.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { deployBoard, type BoardTarget, type DeployOptions } from '../host/deploy/deploy.js';
 import type { DeployEvent } from '../host/deploy/events.js';
-import { fixedRuntime } from '../host/deploy/runtime-cache.js';
+import { describeTarball, fixedRuntime } from '../host/deploy/runtime-cache.js';
 import { buildRuntimeTarball, type RuntimeTarball } from '../host/deploy/runtime-tarball.js';
 import { rollbackRequest, rollbackSsh, statusSsh } from '../host/deploy/status.js';
 import { makeBundle, makeKeys, watchDevice, type Keys, type Watcher } from './helpers/agent-fixtures.js';
@@ -275,5 +275,27 @@ describe('edge-dmp deploy over SSH', () => {
     assert.match(String(verdict?.reason), /E_AGENT_DOWNGRADE/);
     const s = await statusSsh(target);
     assert.deepEqual([s.model, s.version, s.runtime], ['tiny-colour', '1.0.0', runtime.version]);
+  });
+
+  it('a runtime that does not start is switched back at once (E_RUNTIME), the old runtime and model keep running', async () => {
+    // The same runtime as version 0.1.1 with a launcher that dies: uploaded, unpacked, switched, smoke-tested, undone.
+    const x = join(dir, 'broken-rt');
+    execFileSync('mkdir', ['-p', x]);
+    execFileSync('tar', ['-xzf', runtime.path, '-C', x]);
+    writeFileSync(join(x, 'bin', 'edge-dmp.js'), 'process.exit(7);\n');
+    const tgz = join(dir, 'edge-dmp-runtime-0.1.1-linux-x64-glibc.tgz');
+    execFileSync('tar', ['-czf', tgz, '-C', x, '.']);
+    const broken = await describeTarball(tgz);
+    await assert.rejects(
+      deployBoard(target, opts(b.v2, [], { runtime: fixedRuntime(broken) })),
+      (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'E_RUNTIME');
+        assert.match(e.message, /runtime 0\.1\.1 on .*: smoke test failed \(exit 7\).*\(switched back\)/);
+        return true;
+      },
+    );
+    assert.equal(readlinkSync(join(board.prefix, 'runtime', 'current')), runtime.version);
+    const s = await statusSsh(target);
+    assert.deepEqual([s.version, s.runtime], ['1.0.0', runtime.version]);
   });
 });

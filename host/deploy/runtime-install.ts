@@ -49,9 +49,10 @@ function switchScript(prefix: string, version: string, nodePath: string): string
     `cat > ${sh(`${prefix}/bin/edge-dmp.new`)} <<'EDGE_DMP_EOF'\n${wrapperScript(prefix, nodePath)}EDGE_DMP_EOF`,
     `chmod 755 ${sh(`${prefix}/bin/edge-dmp.new`)}; mv -f ${sh(`${prefix}/bin/edge-dmp.new`)} ${sh(`${prefix}/bin/edge-dmp`)}`,
     // The smoke test: the new runtime must start and print its command list.
-    `if ! ${sh(`${prefix}/bin/edge-dmp`)} --help >/dev/null 2>"$R/smoke.err"; then`,
+    `rc=0; ${sh(`${prefix}/bin/edge-dmp`)} --help >/dev/null 2>"$R/smoke.err" || rc=$?`,
+    'if [ "$rc" -ne 0 ]; then',
     '  if [ -n "$old" ] && [ "$old" != "$V" ]; then ln -sfn "$old" "$R/current.new"; mv -T "$R/current.new" "$R/current"; fi',
-    '  echo "smoke test failed: $(tail -c 300 "$R/smoke.err")" >&2; exit 4',
+    '  echo "smoke test failed (exit $rc): $(tail -c 300 "$R/smoke.err")" >&2; exit 4',
     'fi',
     // Keep current and previous only.
     'prev=$(readlink "$R/previous" 2>/dev/null || true)',
