@@ -16,6 +16,7 @@ import { generateKeyPair, writeBundle } from '../converter/index.js';
 import { buildRuntimeTarball, type RuntimeArch } from '../host/deploy/runtime-tarball.js';
 import { defaultPreprocess } from '../core/preprocess.js';
 import { COLOUR_LABELS, tinyModel } from '../test/helpers/device-models.js';
+import { build } from '../test/helpers/packages.js';
 
 const json = process.argv.includes('--json');
 const PLATFORMS: RuntimeArch[] = ['arm64', 'arm', 'x64'];
@@ -28,6 +29,7 @@ function du(dir: string): number {
   return n;
 }
 
+build(); // the tarballs carry the compiled packages
 const out = mkdtempSync(join(tmpdir(), 'edge-dmp-bench-deploy-'));
 try {
   const load0 = loadavg()[0];

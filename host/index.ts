@@ -61,8 +61,8 @@ export {
   installRuntime,
 } from './deploy/runtime-install.js';
 export {
-  SOURCE_DIRS,
-  DEVICE_DEPS,
+  DEVICE_PACKAGES,
+  RUNTIME_CLI,
   type RuntimeArch,
   type RuntimeLibc,
   UNAME_TO_ARCH,

@@ -1,15 +1,20 @@
 /**
- * The offline runtime tarball, built on this x64 machine for other boards: it must carry the
- * target's prebuilt native binaries (sharp + libvips, serialport, esbuild), read from their ELF
- * headers, and nothing built for this machine.
+ * The offline runtime tarball, built on this x64 machine for other boards: the compiled device
+ * packages (no tfjs, no TypeScript loader) with the target's prebuilt native binaries (sharp +
+ * libvips, serialport), read from their ELF headers, and nothing built for this machine.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { openSync, readSync, closeSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { existsSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
 import { buildRuntimeTarball, type RuntimeArch } from '../host/deploy/runtime-tarball.js';
 import { cleanup, tempDir } from './helpers/mqtt-harness.js';
+import { build } from './helpers/packages.js';
+
+// The tarball carries the compiled packages.
+before(() => build());
 
 /** ELF e_machine values. */
 const MACHINE: Record<RuntimeArch, number> = { arm64: 0xb7, arm: 0x28, x64: 0x3e };
@@ -25,9 +30,7 @@ function elf(path: string): { cls: number; machine: number } | undefined {
 
 function nativeFiles(dir: string): string[] {
   return readdirSync(dir, { recursive: true, withFileTypes: true })
-    .filter(
-      (e) => e.isFile() && (/\.node$/.test(e.name) || /\.so(\.\d+)*$/.test(e.name) || e.name === 'esbuild'),
-    )
+    .filter((e) => e.isFile() && (/\.node$/.test(e.name) || /\.so(\.\d+)*$/.test(e.name)))
     .map((e) => join(e.parentPath, e.name));
 }
 
@@ -39,7 +42,7 @@ for (const [arch, cls] of [
   ['arm', 1],
 ] as const) {
   describe(`runtime tarball for linux-${arch}`, () => {
-    it(`holds ${arch} sharp, libvips, serialport and esbuild binaries and no other machine's`, async () => {
+    it(`holds the compiled device packages, ${arch} sharp, libvips and serialport binaries and no other machine's`, async () => {
       const out = tempDir(`rt-${arch}`);
       dirs.push(out);
       const t = await buildRuntimeTarball({ platform: 'linux', arch, libc: 'glibc', out });
@@ -59,11 +62,14 @@ for (const [arch, cls] of [
       const serial = rel.filter((f) =>
         f.startsWith(`node_modules/@serialport/bindings-cpp/prebuilds/linux-${arch}/`),
       );
-      const esbuild = rel.filter((f) => f.startsWith(`node_modules/@esbuild/linux-${arch}/`));
       assert.equal(sharp.length, 1, `sharp binary in ${rel.join(', ')}`);
       assert.ok(vips.length >= 1, 'libvips');
       assert.ok(serial.length >= 1, 'serialport');
-      assert.equal(esbuild.length, 1, 'esbuild');
+      const nm = join(x, 'node_modules');
+      assert.ok(existsSync(join(nm, '@edge-dmp', 'device', 'dist', 'cli', 'main.js')), 'compiled board CLI');
+      assert.ok(existsSync(join(nm, '@edge-dmp', 'runtime', 'wasm', 'tflite_web_api_cc_simd.wasm')), 'wasm');
+      for (const absent of ['@tensorflow', 'tsx', 'esbuild', 'typescript', 'aedes'])
+        assert.equal(existsSync(join(nm, absent)), false, `${absent} in a board runtime`);
       // Every ELF file in the runtime is for the target: none for this x64 host slipped in.
       const wrong = files
         .map((f) => [f, elf(f)] as const)

@@ -18,6 +18,7 @@ import { rollbackRequest, rollbackSsh, statusSsh } from '../host/deploy/status.j
 import { makeBundle, makeKeys, watchDevice, type Keys, type Watcher } from './helpers/agent-fixtures.js';
 import { startMosquitto, tempDir, until, cleanup, type Mosquitto } from './helpers/mqtt-harness.js';
 import { makeBoard, startSshd, stopBoardAgent, treeHash, type Sshd } from './helpers/sshd.js';
+import { build } from './helpers/packages.js';
 
 const ID = 'jetson-1';
 const dir = tempDir('deploy-ssh');
@@ -32,6 +33,7 @@ let target: BoardTarget;
 let agentConfig: Record<string, unknown>;
 
 before(async () => {
+  build(); // the runtime tarball carries the compiled packages
   [sshd, broker, keys, runtime] = await Promise.all([
     startSshd(),
     startMosquitto(),

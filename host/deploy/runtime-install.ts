@@ -8,7 +8,7 @@ import { basename } from 'node:path';
 import { DeployError } from './errors.js';
 import { sh, type Transport } from './transport.js';
 import { uploadResumable, type UploadOptions, type UploadResult } from './upload.js';
-import type { RuntimeTarball } from './runtime-tarball.js';
+import { RUNTIME_CLI, type RuntimeTarball } from './runtime-tarball.js';
 
 export type RuntimeAction = 'skipped' | 'switched' | 'installed';
 
@@ -21,7 +21,7 @@ export interface RuntimeInstallResult {
 
 /** `<prefix>/bin/edge-dmp`: runs the current runtime with the node found at install time (systemd has no login PATH). */
 export function wrapperScript(prefix: string, nodePath: string): string {
-  return `#!/bin/sh\n# Written by edge-dmp deploy: the CLI of the runtime that ${prefix}/runtime/current points at.\nexec ${sh(nodePath)} ${sh(`${prefix}/runtime/current/bin/edge-dmp.js`)} "$@"\n`;
+  return `#!/bin/sh\n# Written by edge-dmp deploy: the CLI of the runtime that ${prefix}/runtime/current points at.\nexec ${sh(nodePath)} ${sh(`${prefix}/runtime/current/${RUNTIME_CLI}`)} "$@"\n`;
 }
 
 /** The version `current` points at, or undefined. */

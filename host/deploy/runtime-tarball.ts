@@ -1,13 +1,13 @@
 /**
- * The offline device runtime: the board-side sources plus their npm dependencies installed for the
- * board's platform on the host (npm's `--os`/`--cpu`/`--libc` pick sharp's, serialport's and
- * esbuild's prebuilt binaries), packed as one tarball. Nothing is fetched on the board.
- *
- * Today it stages the repo's own board-side folders; once the device package exists the lead points
- * `SOURCE_DIRS`/`DEVICE_DEPS` at it (one place).
+ * The offline device runtime: the compiled @edge-dmp/core + runtime + device packages (npm pack)
+ * installed with their npm dependencies for the board's platform on the host (npm's
+ * `--os`/`--cpu`/`--libc` pick sharp's and serialport's prebuilt binaries), packed as one tarball.
+ * Nothing is fetched on the board, and no tfjs package or TypeScript loader goes there.
  */
 import { execFile } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,20 +16,18 @@ import { DeployError } from './errors.js';
 import { sha256File } from './upload.js';
 
 const run = promisify(execFile);
-const REPO = resolve(import.meta.dirname, '..', '..');
 
-/** Board-side folders copied into the runtime (sources run through tsx, as `bin/edge-dmp.js` does). */
-export const SOURCE_DIRS = ['bin', 'cli', 'device', 'sdk', 'converter', 'core', 'runtime'];
-/** npm packages the board needs, at the versions this checkout has installed. */
-export const DEVICE_DEPS = [
-  'sharp',
-  'mqtt',
-  'serialport',
-  'fflate',
-  'flatbuffers',
-  '@tensorflow/tfjs-tflite',
-  'tsx',
-];
+/**
+ * The board's packages: the compiled device side and what it needs (sharp, mqtt, serialport come
+ * as their dependencies); no training stack, no TypeScript loader.
+ */
+export const DEVICE_PACKAGES = ['@edge-dmp/core', '@edge-dmp/runtime', '@edge-dmp/device'];
+/** The CLI inside an unpacked runtime (what `<prefix>/bin/edge-dmp` runs). */
+export const RUNTIME_CLI = 'node_modules/@edge-dmp/device/bin/edge-dmp.js';
+
+const require = createRequire(import.meta.url);
+/** Where a package is installed (a workspace folder in a checkout, node_modules elsewhere). */
+const packageDir = (name: string) => dirname(require.resolve(`${name}/package.json`));
 
 export type RuntimeArch = 'arm64' | 'arm' | 'x64';
 export type RuntimeLibc = 'glibc' | 'musl';
@@ -75,14 +73,9 @@ export interface RuntimeManifest {
   dependencies: Record<string, string>;
 }
 
-async function installedVersion(pkg: string): Promise<string> {
-  return (
-    JSON.parse(await readFile(join(REPO, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }
-  ).version;
+async function versionOf(dir: string): Promise<string> {
+  return (JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
 }
-
-/** Source files only: no tests, no declaration maps. */
-const keep = (src: string) => !/\.(test\.ts|map)$/.test(src);
 
 async function duBytes(dir: string): Promise<number> {
   let n = 0;
@@ -113,30 +106,45 @@ export async function buildRuntimeTarball(o: RuntimeTarballOptions): Promise<Run
   const libc = o.libc ?? 'glibc';
   if (!Object.values(UNAME_TO_ARCH).includes(o.arch))
     throw new ConfigError({ field: 'arch', expected: 'arm64, arm or x64', received: o.arch });
-  const root = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as {
+  const dirs = DEVICE_PACKAGES.map(packageDir);
+  for (const [i, d] of dirs.entries()) {
+    if (!existsSync(join(d, 'dist', 'index.js')))
+      throw new DeployError('E_RUNTIME', {
+        field: DEVICE_PACKAGES[i],
+        expected: 'a compiled package (npm run build in a checkout)',
+        received: `no dist/ in ${d}`,
+      });
+  }
+  const device = JSON.parse(await readFile(join(dirs[2], 'package.json'), 'utf8')) as {
     version: string;
     engines?: { node?: string };
   };
-  const version = o.version ?? root.version;
-  const dependencies: Record<string, string> = {};
-  for (const d of DEVICE_DEPS) dependencies[d] = await installedVersion(d);
+  const version = o.version ?? device.version;
   const stage = await mkdtemp(join(tmpdir(), 'edge-dmp-runtime-'));
   try {
-    for (const d of SOURCE_DIRS) {
-      if (await stat(join(REPO, d)).catch(() => undefined))
-        await cp(join(REPO, d), join(stage, d), { recursive: true, filter: keep });
+    // npm pack of each package (what a registry install would unpack), then one install of the three.
+    const packs = join(stage, 'packs');
+    await mkdir(packs);
+    const tarballs: string[] = [];
+    for (const d of dirs) {
+      const { stdout } = await run('npm', ['pack', d, '--json', '--pack-destination', packs], {
+        maxBuffer: 1 << 24,
+      });
+      tarballs.push(join(packs, (JSON.parse(stdout) as { filename: string }[])[0].filename));
     }
+    const dependencies: Record<string, string> = {};
+    for (const [i, d] of dirs.entries()) dependencies[DEVICE_PACKAGES[i]] = await versionOf(d);
     const manifest: RuntimeManifest = {
       version,
       platform,
       arch: o.arch,
       libc,
-      node: root.engines?.node ?? '>=20',
+      node: device.engines?.node ?? '>=20',
       dependencies,
     };
     await writeFile(
       join(stage, 'package.json'),
-      `${JSON.stringify({ name: '@edge-dmp/device-runtime', version, private: true, type: 'module', dependencies }, null, 2)}\n`,
+      `${JSON.stringify({ name: '@edge-dmp/device-runtime', version, private: true, type: 'module' }, null, 2)}\n`,
     );
     await writeFile(join(stage, 'RUNTIME.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     try {
@@ -159,6 +167,7 @@ export async function buildRuntimeTarball(o: RuntimeTarballOptions): Promise<Run
           '--no-audit',
           '--no-fund',
           '--no-package-lock',
+          ...tarballs,
         ],
         { cwd: stage, maxBuffer: 1 << 24 },
       );
@@ -169,6 +178,7 @@ export async function buildRuntimeTarball(o: RuntimeTarballOptions): Promise<Run
         received: ((e as { stderr?: string }).stderr ?? String(e)).slice(-400),
       });
     }
+    await rm(packs, { recursive: true, force: true });
     await prune(stage, o.arch);
     const unpackedBytes = await duBytes(stage);
     const path = o.out.endsWith('.tgz')
