@@ -68,8 +68,8 @@ try {
       tarballBytes: t.bytes,
       unpackedBytes: t.unpackedBytes,
       sharpLibvipsBytes: part('@img'),
-      tfliteWasmBytes: part('@tensorflow/tfjs-tflite'),
-      esbuildBytes: part('@esbuild'),
+      tfliteWasmBytes: part('@edge-dmp/runtime/wasm'),
+      edgeDmpBytes: part('@edge-dmp'),
       serialportBytes: part('@serialport'),
       firstDeployBytes: t.bytes + bundleBytes,
       updateBytes: bundleBytes,
@@ -83,11 +83,11 @@ try {
       `edge-dmp deploy sizes (${cpus().length} cores, load average ${load0.toFixed(1)} at start, ${loadavg()[0].toFixed(1)} at end)`,
     );
     console.log(
-      'platform              tarball MB  unpacked MB  sharp+libvips  tflite wasm  esbuild  serialport  first deploy MB  update kB  build s',
+      'platform              tarball MB  unpacked MB  sharp+libvips  tflite wasm  @edge-dmp  serialport  first deploy MB  update kB  build s',
     );
     for (const r of rows)
       console.log(
-        `${r.platform.padEnd(20)}  ${mb(r.tarballBytes).padStart(10)}  ${mb(r.unpackedBytes).padStart(11)}  ${mb(r.sharpLibvipsBytes).padStart(13)}  ${mb(r.tfliteWasmBytes).padStart(11)}  ${mb(r.esbuildBytes).padStart(7)}  ${mb(r.serialportBytes).padStart(10)}  ${mb(r.firstDeployBytes).padStart(15)}  ${(r.updateBytes / 1e3).toFixed(1).padStart(9)}  ${r.buildS.toFixed(1).padStart(7)}`,
+        `${r.platform.padEnd(20)}  ${mb(r.tarballBytes).padStart(10)}  ${mb(r.unpackedBytes).padStart(11)}  ${mb(r.sharpLibvipsBytes).padStart(13)}  ${mb(r.tfliteWasmBytes).padStart(11)}  ${mb(r.edgeDmpBytes).padStart(9)}  ${mb(r.serialportBytes).padStart(10)}  ${mb(r.firstDeployBytes).padStart(15)}  ${(r.updateBytes / 1e3).toFixed(1).padStart(9)}  ${r.buildS.toFixed(1).padStart(7)}`,
       );
     console.log(
       `bundle: tiny-colour .edmp ${bundleBytes} bytes (a real model's bundle: npm run bench:bundle)`,

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { deployBoard, type BoardTarget, type DeployOptions } from '../host/deploy/deploy.js';
 import type { DeployEvent } from '../host/deploy/events.js';
 import { describeTarball, fixedRuntime } from '../host/deploy/runtime-cache.js';
-import { buildRuntimeTarball, type RuntimeTarball } from '../host/deploy/runtime-tarball.js';
+import { RUNTIME_CLI, buildRuntimeTarball, type RuntimeTarball } from '../host/deploy/runtime-tarball.js';
 import { rollbackRequest, rollbackSsh, statusSsh } from '../host/deploy/status.js';
 import { makeBundle, makeKeys, watchDevice, type Keys, type Watcher } from './helpers/agent-fixtures.js';
 import { startMosquitto, tempDir, until, cleanup, type Mosquitto } from './helpers/mqtt-harness.js';
@@ -284,7 +284,7 @@ describe('edge-dmp deploy over SSH', () => {
     const x = join(dir, 'broken-rt');
     execFileSync('mkdir', ['-p', x]);
     execFileSync('tar', ['-xzf', runtime.path, '-C', x]);
-    writeFileSync(join(x, 'bin', 'edge-dmp.js'), 'process.exit(7);\n');
+    writeFileSync(join(x, RUNTIME_CLI), 'process.exit(7);\n');
     const tgz = join(dir, 'edge-dmp-runtime-0.1.1-linux-x64-glibc.tgz');
     execFileSync('tar', ['-czf', tgz, '-C', x, '.']);
     const broken = await describeTarball(tgz);
