@@ -4,8 +4,8 @@
  * golden-fail rollback and a refusal (tampered), on the tiny 32x32 colour model from testsrc at
  * 30 fps. The health window dominates a switch: N frames at the source's rate.
  *
- *   nice node --import tsx bench/agent.ts            # table (package.json: bench:agent, added at merge)
- *   node --import tsx bench/agent.ts --frames 10 --runs 3
+ *   nice node --conditions=edge-dmp-source --import tsx bench/agent.ts            # table (package.json: bench:agent, added at merge)
+ *   node --conditions=edge-dmp-source --import tsx bench/agent.ts --frames 10 --runs 3
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { loadavg } from 'node:os';

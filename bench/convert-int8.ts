@@ -4,7 +4,7 @@
  * scripts/make-int8-fixtures.ts); `--models <dir>` takes `<dir>/<variant>/best` of `edge-dmp train`
  * runs instead (28x28x1 Fashion-MNIST models, inputs pixel / 255).
  *
- *   npm run bench:convert-int8      (or: nice node --import tsx bench/convert-int8.ts [--eval 2000] [--calib 200] [--models runs/x] [--json])
+ *   npm run bench:convert-int8      (or: nice node --conditions=edge-dmp-source --import tsx bench/convert-int8.ts [--eval 2000] [--calib 200] [--models runs/x] [--json])
  */
 import * as tf from '@tensorflow/tfjs';
 import { convertModel, runTflite, type CalibrationMethod } from '../converter/convert.js';

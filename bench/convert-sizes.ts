@@ -2,7 +2,7 @@
  * `.tflite` sizes of EfficientNet-B0 vs its DMP variants (10 classes, 224x224x3, random weights) at
  * fp32 / fp16 / dynamic / int8, each converted and verified in the TFLite runtime.
  *
- *   npm run bench:convert-sizes      (or: nice node --import tsx bench/convert-sizes.ts [--size 224] [--samples 4] [--json])
+ *   npm run bench:convert-sizes      (or: nice node --conditions=edge-dmp-source --import tsx bench/convert-sizes.ts [--size 224] [--samples 4] [--json])
  */
 import * as tf from '@tensorflow/tfjs';
 import { convertModel } from '../converter/convert.js';

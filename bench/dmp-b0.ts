@@ -9,7 +9,7 @@
  * RESHAPE + REDUCE_MAX; in int8 the multiplier kept, the default) and `dmp interleave int8 split`
  * that with GATHER + multiplier 1 in int8 (`splitDepthMultiplier: true`).
  *
- *   nice node --import tsx bench/dmp-b0.ts [--runs N]
+ *   nice node --conditions=edge-dmp-source --import tsx bench/dmp-b0.ts [--runs N]
  */
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';

@@ -3,7 +3,7 @@
  * device uses? Builds one-layer models for each strategy at the shapes of EfficientNet-B0's
  * replaceable blocks (224 input) and prints the median latency of each.
  *
- *   npm run bench:dmp-ops            (or: nice node --import tsx bench/dmp-ops.ts [--runs N] [--json])
+ *   npm run bench:dmp-ops            (or: nice node --conditions=edge-dmp-source --import tsx bench/dmp-ops.ts [--runs N] [--json])
  */
 import { performance } from 'node:perf_hooks';
 import * as tf from '@tensorflow/tfjs';

@@ -1,6 +1,6 @@
 /**
  * Prints a markdown table from training runs' summary.json files (used by bench/fashion-mnist.sh).
- *   node --import tsx bench/fashion-mnist-table.ts runs/fmnist-baseline runs/fmnist-dmp
+ *   node --conditions=edge-dmp-source --import tsx bench/fashion-mnist-table.ts runs/fmnist-baseline runs/fmnist-dmp
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -8,9 +8,10 @@ set -e
 STEPS=${STEPS:-200}
 VARIANTS=${VARIANTS:-"baseline dmp maxpool duplicate"}
 OUT=${OUT:-runs}
+node scripts/build.mjs # the CLI below runs the compiled dist/
 for v in $VARIANTS; do
   rm -rf "$OUT/fmnist-$v"
   node bin/edge-dmp.js train --model efficientnet-b0 --variant "$v" --data fashion-mnist \
     --epochs 1 --batch-size 64 --max-steps "$STEPS" --val-limit 1000 --seed 0 --out "$OUT/fmnist-$v"
 done
-node --import tsx bench/fashion-mnist-table.ts $(for v in $VARIANTS; do echo "$OUT/fmnist-$v"; done)
+node --conditions=edge-dmp-source --import tsx bench/fashion-mnist-table.ts $(for v in $VARIANTS; do echo "$OUT/fmnist-$v"; done)

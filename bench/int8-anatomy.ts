@@ -6,7 +6,7 @@
  * 2. SQNR (dB) of single ops quantized alone (Gaussian inputs, min/max calibration);
  * 3. SQNR of every activation of the trained DMP fixture (test/fixtures/int8/dmp) along the network.
  *
- *   npm run bench:int8-anatomy      (or: nice node --import tsx bench/int8-anatomy.ts)
+ *   npm run bench:int8-anatomy      (or: nice node --conditions=edge-dmp-source --import tsx bench/int8-anatomy.ts)
  */
 import * as tf from '@tensorflow/tfjs';
 import { calibrate } from '../converter/convert.js';

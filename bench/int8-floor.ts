@@ -12,7 +12,7 @@
  * - `QAT`: the weights tuned by quantization-aware distillation (qatFinetune), converted with the
  *   same ranges and run in the TFLite runtime.
  *
- *   npm run bench:int8-floor   (or: nice node --import tsx bench/int8-floor.ts [--eval 10000] [--models runs/x] [--qat-steps 400] [--json])
+ *   npm run bench:int8-floor   (or: nice node --conditions=edge-dmp-source --import tsx bench/int8-floor.ts [--eval 10000] [--models runs/x] [--qat-steps 400] [--json])
  */
 import * as tf from '@tensorflow/tfjs';
 import { calibrate, compareTop1, DECIDED_MARGIN, runTflite } from '../converter/convert.js';

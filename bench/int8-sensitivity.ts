@@ -5,7 +5,7 @@
  * DEQUANTIZE inserted after it in the float graph, with the int8 model's own parameters) and the
  * logit SQNR is measured in the TFLite runtime; tensors are also grouped by producer -> consumers.
  *
- *   nice node --import tsx bench/int8-sensitivity.ts [--models runs/x] [--variant baseline] [--eval 1000] [--top 10]
+ *   nice node --conditions=edge-dmp-source --import tsx bench/int8-sensitivity.ts [--models runs/x] [--variant baseline] [--eval 1000] [--top 10]
  */
 import * as tf from '@tensorflow/tfjs';
 import { calibrate, runTflite } from '../converter/convert.js';

@@ -2,7 +2,7 @@
  * Stage: bundle. Sign a bundle made by `edge-dmp convert`, verify it, then load it the way a device
  * does (hashes, signature, golden self-check) and classify its golden samples.
  *
- *   node --import tsx examples/bundle-sign-verify.ts model.edmp [keys-dir]
+ *   node --conditions=edge-dmp-source --import tsx examples/bundle-sign-verify.ts model.edmp [keys-dir]
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,7 +12,9 @@ import { checkGolden, createClassifier, loadBundle } from '../device/index.js';
 
 const [src, keysDir = mkdtempSync(join(tmpdir(), 'edmp-keys-'))] = process.argv.slice(2);
 if (!src) {
-  console.error('usage: node --import tsx examples/bundle-sign-verify.ts model.edmp [keys-dir]');
+  console.error(
+    'usage: node --conditions=edge-dmp-source --import tsx examples/bundle-sign-verify.ts model.edmp [keys-dir]',
+  );
   process.exit(2);
 }
 

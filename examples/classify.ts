@@ -2,7 +2,7 @@
  * Stage: classify. Load a bundle (checking its signature when a public key is given), run its
  * golden self-check, then classify image files and print the top-3 of each.
  *
- *   node --import tsx examples/classify.ts model.edmp [--pubkey edmp.pub] image.jpg [image2.png ...]
+ *   node --conditions=edge-dmp-source --import tsx examples/classify.ts model.edmp [--pubkey edmp.pub] image.jpg [image2.png ...]
  */
 import { parseArgs } from 'node:util';
 import { checkGolden, createClassifier, loadBundle } from '../device/index.js';
@@ -13,7 +13,9 @@ const { values, positionals } = parseArgs({
 });
 const [bundle, ...images] = positionals;
 if (!bundle || images.length === 0) {
-  console.error('usage: node --import tsx examples/classify.ts model.edmp [--pubkey edmp.pub] image...');
+  console.error(
+    'usage: node --conditions=edge-dmp-source --import tsx examples/classify.ts model.edmp [--pubkey edmp.pub] image...',
+  );
   process.exit(2);
 }
 

@@ -3,13 +3,15 @@
  * verified in the TFLite runtime -> signed `.edmp` with the report card and golden samples, in one
  * `convertRun` call: the same call `edge-dmp convert` makes.
  *
- *   node --import tsx examples/convert.ts runs/example model.edmp keys/edmp.key [fp32|fp16|dynamic|int8]
+ *   node --conditions=edge-dmp-source --import tsx examples/convert.ts runs/example model.edmp keys/edmp.key [fp32|fp16|dynamic|int8]
  */
 import { convertRun, VerificationError, type QuantizeMode } from '../converter/index.js';
 
 const [run, out, key, mode = 'int8'] = process.argv.slice(2);
 if (!run || !out || !key) {
-  console.error('usage: node --import tsx examples/convert.ts runs/x model.edmp edmp.key [mode]');
+  console.error(
+    'usage: node --conditions=edge-dmp-source --import tsx examples/convert.ts runs/x model.edmp edmp.key [mode]',
+  );
   process.exit(2);
 }
 try {

@@ -2,7 +2,7 @@
  * Stage: report. Camera -> classifier -> results over MQTT (durable outbox, QoS 1), with the
  * bundle's signature and golden samples checked before anything is published.
  *
- *   node --import tsx examples/report-mqtt.ts model.edmp edmp.pub mqtt://localhost:1883 [source-uri] [max-frames]
+ *   node --conditions=edge-dmp-source --import tsx examples/report-mqtt.ts model.edmp edmp.pub mqtt://localhost:1883 [source-uri] [max-frames]
  *   mosquitto_sub -t 'edge-dmp/#' -v     # in another shell, to watch
  */
 import { tmpdir } from 'node:os';
@@ -19,7 +19,7 @@ import {
 const [bundle, pubkey, url, uri = 'testsrc:', maxFrames = '20'] = process.argv.slice(2);
 if (!bundle || !pubkey || !url) {
   console.error(
-    'usage: node --import tsx examples/report-mqtt.ts model.edmp edmp.pub mqtt://host:1883 [source-uri] [max-frames]',
+    'usage: node --conditions=edge-dmp-source --import tsx examples/report-mqtt.ts model.edmp edmp.pub mqtt://host:1883 [source-uri] [max-frames]',
   );
   process.exit(2);
 }

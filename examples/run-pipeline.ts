@@ -2,7 +2,7 @@
  * Stage: run. Camera (or any frame source URI) -> classifier -> JSON lines on stdout, with the
  * bundle's golden self-check before the first frame, an fps cap, and final stats.
  *
- *   node --import tsx examples/run-pipeline.ts model.edmp [source-uri] [max-frames]
+ *   node --conditions=edge-dmp-source --import tsx examples/run-pipeline.ts model.edmp [source-uri] [max-frames]
  *   e.g. source-uri = testsrc: | v4l2:///dev/video0 | rtsp://cam/stream | file:///data/clip.mp4
  */
 import {
@@ -16,7 +16,9 @@ import {
 
 const [bundle, uri = 'testsrc:', maxFrames = '20'] = process.argv.slice(2);
 if (!bundle) {
-  console.error('usage: node --import tsx examples/run-pipeline.ts model.edmp [source-uri] [max-frames]');
+  console.error(
+    'usage: node --conditions=edge-dmp-source --import tsx examples/run-pipeline.ts model.edmp [source-uri] [max-frames]',
+  );
   process.exit(2);
 }
 

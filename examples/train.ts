@@ -2,7 +2,7 @@
  * Stage: train. A small DMP EfficientNet on Fashion-MNIST (the Debian dataset package) into a run
  * directory: config.json, labels.txt, preprocess.json, metrics.jsonl, summary.json, best/, last/.
  *
- *   node --import tsx examples/train.ts [runs/example] [max-steps]
+ *   node --conditions=edge-dmp-source --import tsx examples/train.ts [runs/example] [max-steps]
  */
 import { consoleProgress, train } from '../sdk/index.js';
 

@@ -3,7 +3,7 @@
  * width 0.25, depth 0.34, 28x28 grayscale, Fashion-MNIST) and saves them under
  * test/fixtures/int8/<variant>/ (tfjs Layers format). Run once; the test only converts them.
  *
- *   nice node --import tsx scripts/make-int8-fixtures.ts [--samples 4000] [--epochs 5]
+ *   nice node --conditions=edge-dmp-source --import tsx scripts/make-int8-fixtures.ts [--samples 4000] [--epochs 5]
  *     [--model efficientnet-b0] [--out test/fixtures/int8]
  *
  * `--model efficientnet-lite0 --out runs/int8-lite0` makes the Lite0 pair of docs/converter.md.

@@ -2,8 +2,8 @@
  * Compiles the SIMD kernels (source.ts) with wabt's `wat2wasm` (the `wabt` npm package: the same
  * toolkit compiled to JavaScript, so no Debian package is needed) and writes binary.ts.
  *
- *   node --import tsx sdk/kernels/simd/build.ts          # regenerate binary.ts
- *   node --import tsx sdk/kernels/simd/build.ts --check  # exit 1 if binary.ts is stale
+ *   node --conditions=edge-dmp-source --import tsx sdk/kernels/simd/build.ts          # regenerate binary.ts
+ *   node --conditions=edge-dmp-source --import tsx sdk/kernels/simd/build.ts --check  # exit 1 if binary.ts is stale
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
