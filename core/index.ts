@@ -49,10 +49,6 @@ export {
   type SignatureFile,
   sha256Hex,
   keyIdOf,
-  unsafeNameReason,
-  type Archive,
-  openArchive,
-  readArchive,
   parseManifest,
   parseLabels,
   parseSignature,
@@ -62,6 +58,7 @@ export {
   type SignatureCheck,
   checkSignature,
 } from './bundle/format.js';
+export { unsafeNameReason, type Archive, openArchive, readArchive } from './bundle/zip.js';
 export { type KeySource, readKeyText, loadPublicKey, loadPrivateKey } from './bundle/keys.js';
 export {
   type BundleSource,
