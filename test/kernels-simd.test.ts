@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { binaryModule, compileSimd } from '../sdk/kernels/simd/build.js';
+import { binaryModule, compileSimd } from '../scripts/build-simd.js';
 import { ROW_KERNELS } from '../sdk/kernels/simd/source.js';
 import { SIMD_WASM_BASE64 } from '../sdk/kernels/simd/binary.js';
 import * as tf from '@tensorflow/tfjs';
@@ -13,7 +13,7 @@ import { registerFastKernels, selectBackend } from '../sdk/index.js';
 test('sdk/kernels/simd/binary.ts is up to date with source.ts', async () => {
   const fresh = binaryModule(await compileSimd());
   const committed = readFileSync(new URL('../sdk/kernels/simd/binary.ts', import.meta.url), 'utf8');
-  assert.equal(committed, fresh, 'run: node --import tsx sdk/kernels/simd/build.ts');
+  assert.equal(committed, fresh, 'run: node --import tsx scripts/build-simd.ts');
 });
 
 test('the SIMD module validates and exports every kernel', () => {

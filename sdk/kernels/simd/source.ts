@@ -5,7 +5,7 @@
  * is written once and emitted twice, as f32x4 for the first c & ~3 lanes and as f32 for the rest.
  * The module imports the tfjs wasm backend's memory, so it works on tensors in place.
  *
- * `node --conditions=edge-dmp-source --import tsx sdk/kernels/simd/build.ts` turns this into binary.ts (uses the wabt npm package's wat2wasm).
+ * `node --conditions=edge-dmp-source --import tsx scripts/build-simd.ts` turns this into binary.ts (uses the wabt npm package's wat2wasm).
  */
 
 type Mode = 'v' | 's';
