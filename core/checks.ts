@@ -53,8 +53,8 @@ export function inRange(
  * Returns `v` when it is one of `allowed`, else throws ConfigError listing them.
  * @example const mode = oneOf('--quantize', 'int8', ['fp32', 'fp16', 'dynamic', 'int8'] as const);
  */
-export function oneOf<T extends string>(field: string, v: unknown, allowed: readonly T[]): T {
-  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) {
+export function oneOf<T extends string | number>(field: string, v: unknown, allowed: readonly T[]): T {
+  if (!(allowed as readonly unknown[]).includes(v)) {
     throw new ConfigError({ field, expected: `one of ${allowed.join(', ')}`, received: v });
   }
   return v as T;

@@ -102,7 +102,7 @@ const CHECKS: [keyof TrainConfig, Check][] = [
   ['seed', nonNegativeInt],
   ['maxSteps', optional(positiveInt)],
   ['inputSize', optional(atLeast(8))],
-  ['inputChannels', optional((f, v) => oneOf(f, String(v), ['1', '3']))],
+  ['inputChannels', optional((f, v) => oneOf(f, v, [1, 3]))],
   ['valFraction', (f, v) => inRange(f, v, { min: 0, max: 0.999999, exclusiveMin: true })],
   ['valLimit', optional(positiveInt)],
   ['evalBatchSize', positiveInt],
