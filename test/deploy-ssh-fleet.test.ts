@@ -1,0 +1,137 @@
+/**
+ * A fleet over SSH from a hosts file (`edge-dmp deploy --hosts`): three boards behind one real
+ * OpenSSH server on loopback (each its own temp prefix, faked device root and agent), one of
+ * them a Raspberry Pi 5 in a `--device jetson` rollout. Canary first: the Pi's mismatch halts the
+ * rollout past `--max-failures 0`, the summary says who runs what; with one failure allowed the
+ * last wave goes too.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { buildRuntimeTarball, type RuntimeTarball } from '../host/deploy/runtime-tarball.js';
+import { makeBundle, makeKeys, type Keys } from './helpers/agent-fixtures.js';
+import { startMosquitto, tempDir, cleanup, type Mosquitto } from './helpers/mqtt-harness.js';
+import { makeBoard, RPI5_ROOT, startSshd, stopBoardAgent, type Sshd } from './helpers/sshd.js';
+import { build } from './helpers/packages.js';
+
+const dir = tempDir('deploy-ssh-fleet');
+let sshd: Sshd;
+let broker: Mosquitto;
+let keys: Keys;
+let runtime: RuntimeTarball;
+const boards = [makeBoard('fleet-a'), makeBoard('fleet-pi', RPI5_ROOT), makeBoard('fleet-c')];
+const ids = ['orin-a', 'pi-b', 'orin-c'];
+let bundle = '';
+let hosts = '';
+let agentConfig = '';
+
+before(async () => {
+  build(); // the runtime tarball carries the compiled packages
+  [sshd, broker, keys, runtime] = await Promise.all([
+    startSshd(),
+    startMosquitto(),
+    makeKeys(join(dir, 'keys')),
+    buildRuntimeTarball({ arch: 'x64', out: join(dir, 'rt') }),
+  ]);
+  bundle = await makeBundle(join(dir, 'v1.edmp'), { version: '1.0.0', key: keys.privateKeyPath });
+  hosts = join(dir, 'hosts.txt');
+  writeFileSync(
+    hosts,
+    [
+      '# board                 fields',
+      ...boards.map(
+        (b, i) =>
+          `root@127.0.0.1:${sshd.port} prefix=${b.prefix} root=${b.root} id=${ids[i]} identity=${sshd.identity}`,
+      ),
+    ].join('\n') + '\n',
+  );
+  agentConfig = join(dir, 'agent-base.json');
+  writeFileSync(
+    agentConfig,
+    JSON.stringify({
+      source: 'testsrc:',
+      fps: 10,
+      width: 32,
+      height: 32,
+      mqtt: { url: `mqtt://127.0.0.1:${broker.port}` },
+      health: { frames: 5, timeoutMs: 30_000 },
+    }),
+  );
+});
+
+after(async () => {
+  for (const b of boards) await stopBoardAgent(b.prefix);
+  await Promise.all([sshd?.stop(), broker?.stop()]);
+  cleanup(dir, ...boards.map((b) => b.dir));
+});
+
+/** `edge-dmp deploy --hosts ... --json`: exit code and JSON lines. */
+function deploy(
+  extra: string[],
+): Promise<{ code: number | null; lines: Record<string, unknown>[]; stderr: string }> {
+  const args = [
+    ...['deploy', '--device', 'jetson', '--hosts', hosts, '--bundle', bundle],
+    ...['--runtime', runtime.path, '--agent-config', agentConfig, '--public-key', keys.publicKeyPath],
+    ...['--json', ...extra],
+  ];
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [join(import.meta.dirname, '..', 'bin', 'edge-dmp.js'), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (err += d));
+    p.on('exit', (code) =>
+      resolve({
+        code,
+        stderr: err,
+        lines: out
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as Record<string, unknown>),
+      }),
+    );
+  });
+}
+
+interface Outcome {
+  board: string;
+  ok: boolean;
+  state: string;
+  reason?: string;
+  running?: string;
+}
+const summaryOf = (lines: Record<string, unknown>[]) =>
+  lines.find((l) => l.event === 'summary') as { boards: Outcome[]; halted: string | null } | undefined;
+
+describe('edge-dmp deploy --hosts over SSH', () => {
+  it('canary wave, then the Pi fails its profile check: the rollout halts and the summary says who runs what', async () => {
+    const r = await deploy(['--canary', '1', '--wave-size', '1', '--max-failures', '0']);
+    assert.equal(r.code, 1, r.stderr);
+    const s = summaryOf(r.lines);
+    assert.ok(s, JSON.stringify(r.lines.slice(-3)));
+    assert.equal(s.boards.length, 3);
+    const [a, pi, c] = s.boards;
+    assert.match(a.board, /fleet-a/);
+    assert.deepEqual([a.ok, a.state, a.running], [true, 'healthy', 'tiny-colour@1.0.0']);
+    assert.equal(pi.ok, false);
+    assert.match(String(pi.reason), /rpi5/);
+    // Past --max-failures 0 the third board is never touched.
+    assert.equal(c.ok, false);
+    assert.equal(c.state, 'skipped');
+    assert.match(String(s.halted), /max-failures|failure/);
+  });
+
+  it('with one failure allowed the remaining wave goes on; the summary lists every board', async () => {
+    const r = await deploy(['--canary', '1', '--wave-size', '2', '--max-failures', '1']);
+    assert.equal(r.code, 1, 'one board failed: non-zero exit');
+    const s = summaryOf(r.lines)!;
+    const by = Object.fromEntries(s.boards.map((o) => [o.board.match(/fleet-\w+/)![0], o]));
+    assert.deepEqual([by['fleet-a'].ok, by['fleet-c'].ok, by['fleet-pi'].ok], [true, true, false]);
+    assert.equal(by['fleet-c'].running, 'tiny-colour@1.0.0');
+    assert.equal(s.halted, null);
+  });
+});
