@@ -84,12 +84,20 @@ export function sdNotify(state: string): void {
   p.on('error', () => undefined);
 }
 
-/** Ready, then the watchdog fed at half its period; returns the stop function. */
-export function startNotify(): () => void {
+/**
+ * Ready, then the watchdog fed at half its period while `alive()` holds (liveness.ts: the pipeline
+ * still moves); returns the stop function.
+ */
+export function startNotify(alive: (watchdogUsec: number) => boolean = () => true): () => void {
   sdNotify('--ready');
   const usec = Number(process.env.WATCHDOG_USEC);
   if (!Number.isFinite(usec) || usec <= 0) return () => sdNotify('STOPPING=1');
-  const t = setInterval(() => sdNotify('WATCHDOG=1'), Math.max(1000, usec / 2000));
+  const t = setInterval(
+    () => {
+      if (alive(usec)) sdNotify('WATCHDOG=1');
+    },
+    Math.max(1000, usec / 2000),
+  );
   t.unref();
   return () => {
     clearInterval(t);

@@ -5,6 +5,7 @@ import { configPathOf, loadAgentConfig } from '../../agent/config.js';
 import { ctlRequest, serveControl } from '../../agent/control.js';
 import { profileByName } from '../../agent/profiles.js';
 import { installUnit, startNotify, UNIT_NAME } from '../../agent/service.js';
+import { livenessProbe, stallMsFor } from '../../agent/liveness.js';
 import { ConfigError } from '@edge-dmp/core';
 import { parseFlags, type Command } from '@edge-dmp/core';
 
@@ -105,7 +106,15 @@ const command: Command = {
     const agent = new Agent({ prefix, config, root: process.env.EDGE_DMP_DEVICE_ROOT });
     await agent.start();
     const server = await serveControl(agent);
-    const stopNotify = startNotify();
+    // The watchdog is fed only while the pipeline moves: a hung source gets the agent restarted.
+    let probe: (() => boolean) | undefined;
+    const stopNotify = startNotify((usec) => {
+      probe ??= livenessProbe(() => {
+        const s = agent.pipeline?.stats();
+        return s ? { frames: s.frames, paused: s.paused } : null;
+      }, stallMsFor(usec));
+      return probe();
+    });
     await new Promise<void>((done) => {
       const onSignal = () => done();
       process.once('SIGINT', onSignal);
