@@ -5,13 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { acceptBundle, compareVersions, DEFAULT_CAPABILITIES } from '../device/agent/acceptance.js';
 import { parseAgentConfig } from '../device/agent/config.js';
 import { crashLoop, judge } from '../device/agent/health.js';
-import { ModelStore } from '../device/agent/store.js';
+import { ModelStore, STORE_HEADROOM } from '../device/agent/store.js';
 import { ConfigError } from '../core/errors.js';
 import type { FrameOutcome } from '../device/types.js';
 import { makeBundle } from './helpers/agent-fixtures.js';
@@ -149,6 +149,29 @@ describe('model store', () => {
     assert.equal(link('current'), 'models/2.0.0-bbbbbbbb');
     assert.equal(await s.previous(), null);
     await assert.rejects(s.rollback(), /E_AGENT_NO_PREVIOUS|previous model/);
+  });
+
+  it('refuses to unpack onto a filesystem that would be left without headroom (a real 8 MB tmpfs), nothing staged', async () => {
+    const mnt = join(dir, 'small-fs');
+    mkdirSync(mnt, { recursive: true });
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt], { encoding: 'utf8' });
+    assert.equal(m.status, 0, `mount tmpfs (the tests run as root): ${m.stderr}`);
+    try {
+      const s = new ModelStore(join(mnt, 'store'));
+      await s.init();
+      const files = new Map([['model.tflite', new Uint8Array(1024)]]);
+      await assert.rejects(
+        s.stage('1.0.0-aaaaaaaa', new Uint8Array(10), files),
+        (e: unknown) =>
+          (e as { code?: string }).code === 'E_AGENT_STORE' && /bytes free/.test((e as Error).message),
+      );
+      assert.deepEqual(s.list(), []);
+      // The same check passes where the space is there (injected free space).
+      s.checkSpace(2048, () => STORE_HEADROOM + 4096);
+      assert.throws(() => s.checkSpace(8192, () => STORE_HEADROOM + 4096), /E_AGENT_STORE|bytes free/);
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
   });
 });
 

@@ -7,7 +7,7 @@
  * A slot directory is written under a temporary name and renamed into place only once every file
  * is fsync'd, so `current` never points at a half-written model.
  */
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, statfsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { AGENT_ERROR_CODES, AgentError } from './errors.js';
@@ -43,6 +43,15 @@ export interface Slot {
 const safe = (s: string) => s.replace(/[^0-9A-Za-z._-]/g, '_').slice(0, 64);
 
 /** The slot name of a bundle. */
+/** Free bytes an update must leave on the store's filesystem (outbox, logs, the next update). */
+export const STORE_HEADROOM = 16 * 1024 * 1024;
+
+/** Free bytes for an unprivileged process on the filesystem holding `dir`. */
+function freeOn(dir: string): number {
+  const s = statfsSync(dir);
+  return s.bavail * s.bsize;
+}
+
 export function slotName(version: string, sha256: string): string {
   return `${safe(version)}-${sha256.slice(0, 8)}`;
 }
@@ -118,6 +127,7 @@ export class ModelStore {
   ): Promise<Slot> {
     const slot = this.slot(name);
     if (this.list().includes(name)) return slot;
+    this.checkSpace(bundleBytes.length + [...entries.values()].reduce((n, b) => n + b.length, 0));
     const tmp = join(this.models, `.${name}.${process.pid}.tmp`);
     await rm(tmp, { recursive: true, force: true });
     await mkdir(tmp);
@@ -142,6 +152,22 @@ export class ModelStore {
     await rename(tmp, slot.dir);
     fsyncDir(this.models);
     return slot;
+  }
+
+  /**
+   * Refuses to unpack what would leave less than {@link STORE_HEADROOM} free on the store's
+   * filesystem: a full disk would starve the outbox and the running model, not just this update.
+   * `freeBytes` is injectable for tests.
+   */
+  checkSpace(bytes: number, freeBytes: () => number = () => freeOn(this.models)): void {
+    const free = freeBytes();
+    if (free - bytes < STORE_HEADROOM) {
+      throw new AgentError(AGENT_ERROR_CODES.store, {
+        field: 'store',
+        expected: `${bytes + STORE_HEADROOM} bytes free (the slot plus ${STORE_HEADROOM} headroom)`,
+        received: `${free} bytes free on ${this.models}`,
+      });
+    }
   }
 
   /** current -> `name`, previous -> the old current (previous is written first: a cut leaves old/old). */
