@@ -15,14 +15,14 @@ const COMMANDS: CommandTable = {
   keygen: () => import('./commands/keygen.js'),
   sign: () => import('./commands/sign.js'),
   'sign-command': () => import('./commands/sign-command.js'),
+  deploy: () => import('./commands/deploy.js'),
+  status: () => import('./commands/status.js'),
+  rollback: () => import('./commands/rollback.js'),
   ...DEVICE_COMMANDS,
   watch: () => import('./commands/watch.js'),
   broker: () => import('./commands/broker.js'),
   dashboard: () => import('./commands/dashboard.js'),
   demo: () => import('./commands/demo.js'),
-  deploy: () => import('./commands/deploy.js'),
-  status: () => import('./commands/status.js'),
-  rollback: () => import('./commands/rollback.js'),
 };
 
 /** Runs the CLI; returns the exit code. */
