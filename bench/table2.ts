@@ -18,6 +18,7 @@ import { parseArgs, promisify } from 'node:util';
 import { epochOrder, openRun, parseDataSpec, summarize, train, type RunSummary } from '../sdk/index.js';
 import type { EpochMetrics, ProgressEvent, TrainConfig } from '../sdk/index.js';
 import { convertRun } from '../converter/index.js';
+import { ConfigError } from '../core/index.js';
 import { loadTfliteModel } from '../runtime/tflite-runtime.js';
 import { curvesSvg, type Series } from './table2-plot.js';
 import { markdownTable, type RunRow, type TorchRow } from './table2-report.js';
@@ -40,7 +41,8 @@ const { values: a } = parseArgs({
 });
 const int = (flag: string, v: string | undefined, min = 1): number => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${flag}: expected an integer >= ${min}, got ${v}`);
+  if (!Number.isInteger(n) || n < min)
+    throw new ConfigError({ field: `--${flag}`, expected: `an integer >= ${min}`, received: v });
   return n;
 };
 const epochs = int('epochs', a.epochs);
@@ -51,7 +53,7 @@ const latencyRuns = int('latency-runs', a['latency-runs']);
 const variants = a.variants.split(',').filter(Boolean);
 for (const v of variants)
   if (!(VARIANTS as readonly string[]).includes(v))
-    throw new Error(`--variants: expected a list of ${VARIANTS.join(', ')}, got ${v}`);
+    throw new ConfigError({ field: '--variants', expected: `a list of ${VARIANTS.join(', ')}`, received: v });
 parseDataSpec(a.data); // a bad --data is named before any training starts
 const out = a.out;
 const started = performance.now();
@@ -204,7 +206,8 @@ async function torchRun(variant: string, trainImages: number): Promise<TorchRow 
   const pp = readJson<{ mean: number[]; std: number[] }>(join(out, `${variants[0]}-s0`, 'preprocess.json'));
   const args = ['bench/train_torch.py', '--train', '--variant', variant, '--data-dir', spec.dir];
   args.push('--order-dir', dir, '--epochs', String(epochs), '--batch-size', String(batchSize));
-  args.push('--mean', String(pp.mean[0]), '--std', String(pp.std[0]), '--seed', '0');
+  // One thread: the tfjs side (wasm) trains on one too.
+  args.push('--mean', String(pp.mean[0]), '--std', String(pp.std[0]), '--seed', '0', '--threads', '1');
   if (maxSteps !== undefined) args.push('--max-steps', String(maxSteps));
   console.error(`[torch ${variant}] /usr/bin/python3 ${args.join(' ')}`);
   const child = promisify(execFile)('/usr/bin/python3', args, { maxBuffer: 1 << 24 });

@@ -139,8 +139,12 @@ def fit_main(EfficientNet):
         if a.precise_bn:
             g = torch.Generator().manual_seed(a.seed + 1000 + epoch)
             perm = torch.randperm(len(tr_x), generator=g)
-            precise_bn(model, (prep(tr_x[perm[k * a.batch_size:(k + 1) * a.batch_size]], a.size, a.mean, a.std)
-                               for k in range(min(a.precise_bn, steps))))
+            # Augmented training batches, as the project's precise-BN pass draws them.
+            def bn_batch(k):
+                idx = perm[k * a.batch_size:(k + 1) * a.batch_size]
+                shift = torch.randint(-4, 5, (len(idx), 2), generator=g)
+                return prep(tr_x[idx], a.size, a.mean, a.std, shift, torch.rand(len(idx), generator=g) < 0.5)
+            precise_bn(model, (bn_batch(k) for k in range(min(a.precise_bn, steps))))
         top1 = evaluate(model, te_x, te_y, a)
         history.append({"epoch": epoch + 1, "loss": loss_sum / max(1, n), "valTop1": top1, "imgPerSec": n / dt})
         print(json.dumps({"progress": history[-1]}), file=sys.stderr, flush=True)
