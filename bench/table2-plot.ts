@@ -8,9 +8,20 @@ export interface Series {
   /** Test top-1 (0..1) after each epoch; `spread` draws a band of +-spread around it. */
   points: { epoch: number; top1: number; spread?: number }[];
   dashed?: boolean;
+  /** Default: the next of COLOURS. */
+  colour?: string;
 }
 
-const COLOURS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#17becf', '#7f7f7f'];
+export const COLOURS = [
+  '#1f77b4',
+  '#d62728',
+  '#2ca02c',
+  '#9467bd',
+  '#ff7f0e',
+  '#8c564b',
+  '#17becf',
+  '#7f7f7f',
+];
 const esc = (s: string) => s.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /**
@@ -20,9 +31,9 @@ const esc = (s: string) => s.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
  * writeFileSync('curves.svg', curvesSvg([{ name: 'dmp', points: [{ epoch: 1, top1: 0.88 }] }], 'Table 2'));
  */
 export function curvesSvg(series: Series[], title: string): string {
-  const W = 720;
+  const W = 780;
   const H = 400;
-  const m = { l: 56, r: 150, t: 44, b: 44 };
+  const m = { l: 56, r: 190, t: 44, b: 44 };
   const pw = W - m.l - m.r;
   const ph = H - m.t - m.b;
   const all = series.flatMap((s) => s.points);
@@ -56,7 +67,7 @@ export function curvesSvg(series: Series[], title: string): string {
     `<text x="14" y="${m.t + ph / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 14 ${m.t + ph / 2})">test top-1</text>`,
   );
   series.forEach((s, i) => {
-    const c = COLOURS[i % COLOURS.length];
+    const c = s.colour ?? COLOURS[i % COLOURS.length];
     const pts = s.points.map((p) => `${x(p.epoch).toFixed(1)},${y(p.top1).toFixed(1)}`).join(' ');
     const dash = s.dashed ? ' stroke-dasharray="6 4"' : '';
     for (const p of s.points)

@@ -123,7 +123,7 @@ export function markdownTable(rows: RunRow[], torch: TorchRow[], info: ReportInf
       ours ? pct(ours.top1) : '',
       ours ? `${((ours.top1 - t.top1) * 100).toFixed(2)}` : '',
       t.imgPerSec.toFixed(1),
-      `torch ${t.torch}, ${t.threads} threads`,
+      `torch ${t.torch}, ${t.threads} thread${t.threads === 1 ? '' : 's'}`,
     ];
   });
   const scope = info.maxSteps === undefined ? `${info.epochs} epochs` : `at most ${info.maxSteps} steps`;

@@ -20,7 +20,7 @@ import type { EpochMetrics, ProgressEvent, TrainConfig } from '../sdk/index.js';
 import { convertRun } from '../converter/index.js';
 import { ConfigError } from '../core/index.js';
 import { loadTfliteModel } from '../runtime/tflite-runtime.js';
-import { curvesSvg, type Series } from './table2-plot.js';
+import { COLOURS, curvesSvg, type Series } from './table2-plot.js';
 import { markdownTable, type RunRow, type TorchRow } from './table2-report.js';
 
 const VARIANTS = ['baseline', 'maxpool', 'duplicate', 'dmp'] as const;
@@ -269,6 +269,7 @@ for (const t of torchRows)
   series.push({
     name: `torch ${t.variant}`,
     dashed: true,
+    colour: COLOURS[Math.max(0, variants.indexOf(t.variant)) % COLOURS.length],
     points: t.history.map((h) => ({ epoch: h.epoch, top1: h.valTop1 })),
   });
 mkdirSync(a.report, { recursive: true });
