@@ -126,6 +126,7 @@ def bench(dmp, args):
 
 def main():
     if "--train" in sys.argv:
+        sys.dont_write_bytecode = True  # no bench/__pycache__ in the checkout
         from train_torch_fit import fit_main
         fit_main(EfficientNet)
         return
