@@ -15,7 +15,15 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import { parseArgs, promisify } from 'node:util';
-import { epochOrder, openRun, parseDataSpec, summarize, train, type RunSummary } from '../sdk/index.js';
+import {
+  absoluteDataSpec,
+  epochOrder,
+  openRun,
+  parseDataSpec,
+  summarize,
+  train,
+  type RunSummary,
+} from '../sdk/index.js';
 import type { EpochMetrics, ProgressEvent, TrainConfig } from '../sdk/index.js';
 import { convertRun } from '../converter/index.js';
 import { ConfigError } from '../core/index.js';
@@ -55,6 +63,8 @@ for (const v of variants)
   if (!(VARIANTS as readonly string[]).includes(v))
     throw new ConfigError({ field: '--variants', expected: `a list of ${VARIANTS.join(', ')}`, received: v });
 parseDataSpec(a.data); // a bad --data is named before any training starts
+// Stored absolute (as `edge-dmp train` does), so the runs convert and evaluate from any cwd.
+const data = absoluteDataSpec(a.data, process.cwd());
 const out = a.out;
 const started = performance.now();
 
@@ -91,9 +101,27 @@ const progress =
       );
   };
 
+/**
+ * A run directory left by other flags (a smoke run's `--max-steps`, fewer epochs) must not be
+ * skipped or resumed as if it were this table's: name it instead.
+ */
+function checkSameRecipe(dir: string): void {
+  if (!existsSync(join(dir, 'config.json'))) return;
+  const c = readJson<Partial<TrainConfig>>(join(dir, 'config.json'));
+  const want = { epochs, batchSize, maxSteps, data };
+  const got = { epochs: c.epochs, batchSize: c.batchSize, maxSteps: c.maxSteps, data: c.data };
+  if (JSON.stringify(want) !== JSON.stringify(got))
+    throw new ConfigError({
+      field: '--out',
+      expected: `runs made with ${JSON.stringify(want)} in ${dir} (or another --out)`,
+      received: JSON.stringify(got),
+    });
+}
+
 /** Trains one run to its end (or to an interrupt); returns its summary, undefined if interrupted. */
 async function trainRun(variant: string, seed: number): Promise<RunSummary | undefined> {
   const dir = join(out, `${variant}-s${seed}`);
+  checkSameRecipe(dir);
   if (existsSync(join(dir, 'summary.json'))) {
     console.error(`[${variant}-s${seed}] done before: ${dir}/summary.json`);
     return readJson<RunSummary>(join(dir, 'summary.json'));
@@ -105,7 +133,7 @@ async function trainRun(variant: string, seed: number): Promise<RunSummary | und
   if (!resume && existsSync(dir)) rmSync(dir, { recursive: true, force: true });
   console.error(`[${variant}-s${seed}] ${resume ? 'resuming' : 'training'} in ${dir}`);
   const config: Partial<TrainConfig> & { data: string } = {
-    data: a.data,
+    data,
     model: 'efficientnet-b0',
     variant,
     widthMult: 1,
@@ -186,9 +214,9 @@ async function measure(variant: string, seed: number, summary: RunSummary): Prom
 
 /** The PyTorch run of one variant (seed 0) on the same IDX files and epoch order; cached. */
 async function torchRun(variant: string, trainImages: number): Promise<TorchRow | undefined> {
-  const spec = parseDataSpec(a.data);
+  const spec = parseDataSpec(data);
   if (spec.format !== 'fashion-mnist' && spec.format !== 'idx') {
-    console.error(`--torch: bench/train_torch.py reads IDX files only; skipped for ${a.data}`);
+    console.error(`--torch: bench/train_torch.py reads IDX files only; skipped for ${data}`);
     return undefined;
   }
   const dir = join(out, 'torch');
@@ -243,7 +271,7 @@ const minutes = (performance.now() - started) / 60000;
 const command = `npm run bench:table2 -- ${process.argv.slice(2).join(' ')}`.trim();
 const md = markdownTable(rows, torchRows, {
   command,
-  data: a.data,
+  data,
   epochs,
   seeds,
   maxSteps,
@@ -280,7 +308,7 @@ writeFileSync(
 );
 writeFileSync(
   join(a.report, 'table2-curves.svg'),
-  curvesSvg(series, `EfficientNet-B0 variants on ${a.data}, 32x32x3: test top-1 per epoch`),
+  curvesSvg(series, `EfficientNet-B0 variants on ${data}, 32x32x3: test top-1 per epoch`),
 );
 console.log(md);
 console.error(`wrote ${a.report}/table2.md, table2.json, table2-curves.svg`);
