@@ -17,7 +17,7 @@ import { convertModel } from '../converter/convert.js';
 import { createModel } from '../sdk/models/registry.js';
 import { VARIANTS, type Variant } from '../sdk/models/archs.js';
 import { opsOutside, profileTflite } from './op-profile.js';
-import { isBatchNorm } from '../sdk/norm-layers.js';
+import { randomBatchNorm } from '../test/helpers/zoo-models.js';
 
 const args = process.argv.slice(2);
 const flag = (k: string, d: string) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
@@ -25,21 +25,6 @@ const res = Number(flag('--res', '224'));
 const runs = Number(flag('--runs', '5'));
 const models = flag('--models', 'efficientnet-b0,mobilenetv2,efficientnet-lite0').split(',');
 const json = args.includes('--json');
-
-/** Seeded random BatchNorm gamma / beta / mean (variance in [0.5, 1.5]): ranges like a trained model's. */
-function randomBatchNorm(m: tf.LayersModel): void {
-  let seed = 11;
-  for (const l of m.layers) {
-    if (!isBatchNorm(l)) continue;
-    l.setWeights(
-      l
-        .getWeights()
-        .map((w, i) =>
-          tf.randomUniform(w.shape, i === 3 ? 0.5 : -0.5, i === 3 ? 1.5 : 0.5, 'float32', seed++),
-        ),
-    );
-  }
-}
 
 async function main(): Promise<void> {
   await tf.setBackend('cpu');

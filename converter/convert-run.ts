@@ -15,7 +15,7 @@ import {
   positiveInt,
   type PreprocessSpec,
 } from '@edge-dmp/core';
-import { loadTfliteModel } from '@edge-dmp/runtime';
+import { loadTfliteModel, type TfliteModel } from '@edge-dmp/runtime';
 import {
   countMacs,
   countParams,
@@ -173,49 +173,53 @@ export async function convertRun(runDir: string, o: ConvertRunOptions): Promise<
     return { out: o.out, tflite, report, backend };
   }
   const zoo = modelOptionsOf(model);
+  // One runtime instance for the I/O specs and the golden samples.
   const rt = await loadTfliteModel(tflite);
-  const [inSpec] = rt.inputs;
-  const [outSpec] = rt.outputs;
-  rt.dispose();
-  const data = o.calib ?? config.data;
-  const built = await writeBundle(
-    o.out,
-    {
-      tflite,
-      labels,
-      model: { name: model.name, variant: zoo?.variant ?? 'custom', architecture: zoo?.model ?? 'custom' },
-      preprocess,
-      inputShape: inSpec.shape,
-      inputDtype: inSpec.dtype as IoType,
-      inputQuantization: inSpec.quantization,
-      outputDtype: outSpec.dtype as IoType,
-      outputQuantization: outSpec.quantization,
-      quantization: {
-        mode: c.quantize,
-        calibration:
-          c.quantize === 'int8'
-            ? { data, samples: cb.size, method: c.calibration, swishRanges: o.swishRanges ?? false }
+  try {
+    const [inSpec] = rt.inputs;
+    const [outSpec] = rt.outputs;
+    const data = o.calib ?? config.data;
+    const built = await writeBundle(
+      o.out,
+      {
+        tflite,
+        labels,
+        model: { name: model.name, variant: zoo?.variant ?? 'custom', architecture: zoo?.model ?? 'custom' },
+        preprocess,
+        inputShape: inSpec.shape,
+        inputDtype: inSpec.dtype as IoType,
+        inputQuantization: inSpec.quantization,
+        outputDtype: outSpec.dtype as IoType,
+        outputQuantization: outSpec.quantization,
+        quantization: {
+          mode: c.quantize,
+          calibration:
+            c.quantize === 'int8'
+              ? { data, samples: cb.size, method: c.calibration, swishRanges: o.swishRanges ?? false }
+              : undefined,
+          qat: report.qat
+            ? { data, samples: report.qat.samples, steps: report.qat.steps, lr: report.qat.lr }
             : undefined,
-        qat: report.qat
-          ? { data, samples: report.qat.samples, steps: report.qat.steps, lr: report.qat.lr }
-          : undefined,
+        },
+        params: countParams(model).trainable,
+        macs: countMacs(model),
+        reportCard: report as unknown as Record<string, unknown>,
+        provenance: { trainingRun: resolve(run), dataset: config.data, createdAt: new Date().toISOString() },
+        golden: await goldenSamples(runData.val, preprocess, rt, labels),
       },
-      params: countParams(model).trainable,
-      macs: countMacs(model),
-      reportCard: report as unknown as Record<string, unknown>,
-      provenance: { trainingRun: resolve(run), dataset: config.data, createdAt: new Date().toISOString() },
-      golden: await goldenSamples(runData.val, preprocess, tflite, labels),
-    },
-    { signKey: o.sign },
-  );
-  return { out: o.out, tflite, report, backend, bundle: { sha256: built.sha256, signed: built.signed } };
+      { signKey: o.sign },
+    );
+    return { out: o.out, tflite, report, backend, bundle: { sha256: built.sha256, signed: built.signed } };
+  } finally {
+    rt.dispose();
+  }
 }
 
 /** Golden samples: raw pixels of a few validation images plus the top-1 the .tflite gives for them. */
 async function goldenSamples(
   ds: ImageDataset,
   pp: PreprocessSpec,
-  tflite: Uint8Array,
+  rt: TfliteModel,
   labels: string[],
 ): Promise<GoldenInput[]> {
   const [h, w] = pp.inputSize;
@@ -223,26 +227,21 @@ async function goldenSamples(
     Math.floor((i * ds.length) / GOLDEN),
   );
   const imgs = await ds.read(idx, { size: [h, w], channels: pp.channels });
-  const rt = await loadTfliteModel(tflite);
-  try {
-    const out: GoldenInput[] = [];
-    for (const img of imgs) {
-      if (!img || img.width !== w || img.height !== h || img.channels !== pp.channels) continue;
-      const x = Float32Array.from(
-        img.data,
-        (v, i) => (v * pp.scale - pp.mean[i % pp.channels]) / pp.std[i % pp.channels],
-      );
-      const [logits] = runTflite(rt, tf.tensor(x, [1, ...rt.inputs[0].shape.slice(1)]));
-      let best = 0;
-      for (let k = 1; k < logits.length; k++) if (logits[k] > logits[best]) best = k;
-      out.push({
-        pixels: { data: img.data, width: w, height: h, channels: pp.channels },
-        label: labels[best],
-        index: best,
-      });
-    }
-    return out;
-  } finally {
-    rt.dispose();
+  const out: GoldenInput[] = [];
+  for (const img of imgs) {
+    if (!img || img.width !== w || img.height !== h || img.channels !== pp.channels) continue;
+    const x = Float32Array.from(
+      img.data,
+      (v, i) => (v * pp.scale - pp.mean[i % pp.channels]) / pp.std[i % pp.channels],
+    );
+    const [logits] = runTflite(rt, tf.tensor(x, [1, ...rt.inputs[0].shape.slice(1)]));
+    let best = 0;
+    for (let k = 1; k < logits.length; k++) if (logits[k] > logits[best]) best = k;
+    out.push({
+      pixels: { data: img.data, width: w, height: h, channels: pp.channels },
+      label: labels[best],
+      index: best,
+    });
   }
+  return out;
 }

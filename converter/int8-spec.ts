@@ -11,9 +11,15 @@
  *    inputs and output share scale and zero point;
  *  - per-axis quantization nowhere else.
  */
-import { EdgeDmpError, type ErrorDetail } from '@edge-dmp/core';
-import { intData, type Graph, type GraphOp, type GraphTensor } from '@edge-dmp/core';
-import type { BuiltinOpName } from '@edge-dmp/core';
+import {
+  EdgeDmpError,
+  type ErrorDetail,
+  intData,
+  type Graph,
+  type GraphOp,
+  type GraphTensor,
+  type BuiltinOpName,
+} from '@edge-dmp/core';
 
 /** A graph breaks TFLite's int8 quantization spec; `field` names the op and tensor. */
 export class QuantizationSpecError extends EdgeDmpError {

@@ -6,9 +6,16 @@
  * DepthwiseConv2D is folded into that conv's depth_multiplier (see docs/converter.md).
  */
 import type * as tf from '@tensorflow/tfjs';
-import { ConfigError, ModelError } from '@edge-dmp/core';
-import { GraphBuilder, bytesOf, dropUnused, type Graph } from '@edge-dmp/core';
-import { Activation, Padding } from '@edge-dmp/core';
+import {
+  ConfigError,
+  ModelError,
+  GraphBuilder,
+  bytesOf,
+  dropUnused,
+  type Graph,
+  Activation,
+  Padding,
+} from '@edge-dmp/core';
 import { DUPLICATE, MAXPOOL, reshape } from './channel-ops.js';
 import { permuteAxes, planRelayout, type RelayoutPlan } from './relayout.js';
 

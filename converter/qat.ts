@@ -17,11 +17,20 @@
  * error is already small, it lowers the error 3-4 dB and leaves agreement about where it was.
  */
 import * as tf from '@tensorflow/tfjs';
-import { ConfigError, ModelError } from '@edge-dmp/core';
-import { hashSeed, Rng } from '@edge-dmp/core';
-import { bytesOf, floatData, intData, type Graph, type GraphOp } from '@edge-dmp/core';
+import {
+  ConfigError,
+  ModelError,
+  hashSeed,
+  Rng,
+  bytesOf,
+  floatData,
+  intData,
+  type Graph,
+  type GraphOp,
+  Activation,
+  Padding,
+} from '@edge-dmp/core';
 import { activationParams, type Ranges } from './quantize.js';
-import { Activation, Padding } from '@edge-dmp/core';
 
 type QParams = { scale: number; zeroPoint: number };
 

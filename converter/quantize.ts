@@ -8,10 +8,19 @@
  *   s_in * s_w[c], activations int8 with ranges calibrated by running a calibration copy of the
  *   float graph (every activation exposed as an output) over representative samples (min/max).
  */
-import { ConfigError, ModelError } from '@edge-dmp/core';
-import type { Graph, GraphOp, GraphTensor, Quantization } from '@edge-dmp/core';
-import { bytesOf, consumersOf, dropUnused, floatData } from '@edge-dmp/core';
-import type { BuiltinOpName } from '@edge-dmp/core';
+import {
+  ConfigError,
+  ModelError,
+  type Graph,
+  type GraphOp,
+  type GraphTensor,
+  type Quantization,
+  bytesOf,
+  consumersOf,
+  dropUnused,
+  floatData,
+  type BuiltinOpName,
+} from '@edge-dmp/core';
 
 export type QuantizeMode = 'fp32' | 'fp16' | 'dynamic' | 'int8';
 export const QUANTIZE_MODES: readonly QuantizeMode[] = ['fp32', 'fp16', 'dynamic', 'int8'];

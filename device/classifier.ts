@@ -6,12 +6,16 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { ConfigError, EdgeDmpError } from '@edge-dmp/core';
-import { defaultPreprocess, type PreprocessSpec } from '@edge-dmp/core';
+import {
+  ConfigError,
+  EdgeDmpError,
+  defaultPreprocess,
+  type PreprocessSpec,
+  type KeySource,
+} from '@edge-dmp/core';
 import { decodeFrame, DEFAULT_FRAME_LIMITS, FrameError, type Frame, type FrameLimits } from './frame.js';
 import { checkInputMatches, resizePixels, toInputTensor, validatePreprocess } from './preprocess.js';
 import { loadBundle, type LoadBundleOptions } from './bundle.js';
-import type { KeySource } from '@edge-dmp/core';
 import { loadTfliteModel, type TensorSpec, type TfliteModel } from '@edge-dmp/runtime';
 import type {
   ClassificationFailure,

@@ -9,8 +9,7 @@
  * Signed bytes: `edge-dmp-cmd/1\n<topic>\n<ts>\n<nonce>\n<args>`.
  */
 import { createPrivateKey, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
-import { keyIdOf } from '@edge-dmp/core';
-import { EdgeDmpError } from '@edge-dmp/core';
+import { keyIdOf, EdgeDmpError } from '@edge-dmp/core';
 
 const signedBytes = (topic: string, ts: number, nonce: string, args: string) =>
   Buffer.from(`edge-dmp-cmd/1\n${topic}\n${ts}\n${nonce}\n${args}`);

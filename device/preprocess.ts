@@ -4,8 +4,7 @@
  * with sharp, then (pixel*scale - mean)/std in JS, then quantize for int8/uint8 inputs.
  */
 import sharp from 'sharp';
-import { ConfigError } from '@edge-dmp/core';
-import type { PreprocessSpec, ResizeMode } from '@edge-dmp/core';
+import { ConfigError, type PreprocessSpec, type ResizeMode } from '@edge-dmp/core';
 import type { Pixels } from './frame.js';
 
 /** The parts of a runtime tensor description preprocessing needs (same shape as tflite-runtime's TensorSpec). */

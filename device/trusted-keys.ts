@@ -6,8 +6,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { keyIdOf } from '@edge-dmp/core';
-import { ConfigError } from '@edge-dmp/core';
+import { keyIdOf, ConfigError } from '@edge-dmp/core';
 
 const PEM = /-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g;
 

@@ -12,8 +12,14 @@
  */
 import { connect, type MqttClient } from 'mqtt';
 import { ConfigError } from '@edge-dmp/core';
-import { MqttError, toClientOptions, toMqttError, type MqttConnectionOptions } from '@edge-dmp/device';
-import { parseResultPayload, type ResultPayload } from '@edge-dmp/device';
+import {
+  MqttError,
+  toClientOptions,
+  toMqttError,
+  type MqttConnectionOptions,
+  parseResultPayload,
+  type ResultPayload,
+} from '@edge-dmp/device';
 
 export interface SubscribeOptions extends MqttConnectionOptions {
   /** A device id or `+` for every device under `edge-dmp/` (default `+`). */

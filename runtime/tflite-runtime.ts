@@ -10,8 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Worker as ThreadWorker } from 'node:worker_threads';
-import { EdgeDmpError, ConfigError, type ErrorDetail } from '@edge-dmp/core';
-import { readTflite } from '@edge-dmp/core';
+import { EdgeDmpError, ConfigError, type ErrorDetail, readTflite } from '@edge-dmp/core';
 
 export interface TensorSpec {
   name: string;

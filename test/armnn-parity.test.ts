@@ -22,7 +22,7 @@ import { loadTfliteModel } from '../runtime/tflite-runtime.js';
 import { VARIANTS, type Variant } from '../sdk/models/archs.js';
 import { withSeededRandom } from '../core/random.js';
 import { createModel } from '../sdk/models/registry.js';
-import { isBatchNorm } from '../sdk/norm-layers.js';
+import { randomBatchNorm } from './helpers/zoo-models.js';
 
 const PYTHON = '/usr/bin/python3'; // Debian's, where python3-pyarmnn installs
 const SCRIPT = join(import.meta.dirname, 'helpers', 'armnn_run.py');
@@ -63,17 +63,7 @@ function zooModel(model: string, variant: Variant, channelOrder: 'interleave' | 
     }),
   );
   // Random BatchNorm statistics: at init the logits are ~1e-16, which would compare nothing.
-  let seed = 11;
-  for (const l of m.layers) {
-    if (!isBatchNorm(l)) continue;
-    l.setWeights(
-      l
-        .getWeights()
-        .map((w, i) =>
-          tf.randomUniform(w.shape, i === 3 ? 0.5 : -0.5, i === 3 ? 1.5 : 0.5, 'float32', seed++),
-        ),
-    );
-  }
+  randomBatchNorm(m);
   return m;
 }
 

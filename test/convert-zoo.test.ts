@@ -16,7 +16,7 @@ import { readTflite } from '../core/tflite/reader.js';
 import { createModel } from '../sdk/models/registry.js';
 import { withSeededRandom } from '../core/random.js';
 import { VARIANTS, type Variant } from '../sdk/models/archs.js';
-import { isBatchNorm } from '../sdk/norm-layers.js';
+import { randomBatchNorm } from './helpers/zoo-models.js';
 
 before(async () => {
   await tf.setBackend('cpu');
@@ -40,19 +40,7 @@ function randomModel(
       channelOrder,
     }),
   );
-  let seed = 11;
-  for (const l of m.layers) {
-    if (!isBatchNorm(l)) continue;
-    l.setWeights(
-      l
-        .getWeights()
-        .map((w, i) =>
-          i === 3
-            ? tf.randomUniform(w.shape, 0.5, 1.5, 'float32', seed++)
-            : tf.randomUniform(w.shape, -0.5, 0.5, 'float32', seed++),
-        ),
-    );
-  }
+  randomBatchNorm(m);
   return m;
 }
 

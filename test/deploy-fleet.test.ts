@@ -6,14 +6,21 @@
  * waves. Also the pure parts: wave planning, hosts files, id patterns.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { planWaves, rollout, summaryTable } from '../host/deploy/fleet.js';
 import { expandDeviceIds, parseHosts } from '../host/deploy/hosts.js';
 import { statusMqtt } from '../host/deploy/status.js';
-import { makeBundle, makeKeys, spawnAgent, writeConfig, type AgentProc } from './helpers/agent-fixtures.js';
+import {
+  makeBundle,
+  makeKeys,
+  runCli,
+  spawnAgent,
+  writeConfig,
+  type AgentProc,
+} from './helpers/agent-fixtures.js';
 import { cleanup, startMosquitto, tempDir, type Mosquitto } from './helpers/mqtt-harness.js';
 
 const dir = tempDir('deploy-fleet');
@@ -61,20 +68,7 @@ after(async () => {
   cleanup(dir);
 });
 
-function cli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(import.meta.dirname, '..', 'bin', 'edge-dmp.js'), ...args],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    p.on('exit', (code) => resolve({ code, out, err }));
-  });
-}
+const cli = runCli;
 
 /** Summary rows of the CLI's table: board -> [result, runs]. */
 function rows(out: string): Map<string, [string, string]> {
@@ -106,7 +100,7 @@ describe('fleet rollout over MQTT', () => {
       '--max-failures',
       '0',
     ]);
-    assert.equal(r.code, 1, r.err);
+    assert.equal(r.code, 1, r.stderr);
     assert.match(r.out, /wave 1\/3: fleet-0, fleet-1\n/);
     assert.doesNotMatch(r.out, /wave 2\/3/);
     assert.match(r.out, /rollout halted: 1 failure\(s\) in 1 wave\(s\) > --max-failures 0/);

@@ -6,12 +6,11 @@
  * last wave goes too.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildRuntimeTarball, type RuntimeTarball } from '../host/deploy/runtime-tarball.js';
-import { makeBundle, makeKeys, type Keys } from './helpers/agent-fixtures.js';
+import { jsonLines, makeBundle, makeKeys, runCli, type Keys } from './helpers/agent-fixtures.js';
 import { startMosquitto, tempDir, cleanup, type Mosquitto } from './helpers/mqtt-harness.js';
 import { makeBoard, RPI5_ROOT, startSshd, stopBoardAgent, type Sshd } from './helpers/sshd.js';
 import { build } from './helpers/packages.js';
@@ -68,33 +67,22 @@ after(async () => {
 });
 
 /** `edge-dmp deploy --hosts ... --json`: exit code and JSON lines. */
-function deploy(
-  extra: string[],
-): Promise<{ code: number | null; lines: Record<string, unknown>[]; stderr: string }> {
-  const args = [
+async function deploy(extra: string[]) {
+  const r = await runCli([
     ...['deploy', '--device', 'jetson', '--hosts', hosts, '--bundle', bundle],
     ...['--runtime', runtime.path, '--agent-config', agentConfig, '--public-key', keys.publicKeyPath],
     ...['--json', ...extra],
-  ];
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [join(import.meta.dirname, '..', 'bin', 'edge-dmp.js'), ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    p.on('exit', (code) =>
-      resolve({
-        code,
-        stderr: err,
-        lines: out
-          .split('\n')
-          .filter((l) => l.startsWith('{'))
-          .map((l) => JSON.parse(l) as Record<string, unknown>),
-      }),
-    );
-  });
+  ]);
+  return {
+    code: r.code,
+    stderr: r.stderr,
+    lines: jsonLines(
+      r.out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .join('\n'),
+    ),
+  };
 }
 
 interface Outcome {

@@ -6,7 +6,7 @@
  * refused, a wrong profile is named; status and a signed rollback over SSH.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -15,7 +15,15 @@ import type { DeployEvent } from '../host/deploy/events.js';
 import { describeTarball, fixedRuntime } from '../host/deploy/runtime-cache.js';
 import { RUNTIME_CLI, buildRuntimeTarball, type RuntimeTarball } from '../host/deploy/runtime-tarball.js';
 import { rollbackRequest, rollbackSsh, statusSsh } from '../host/deploy/status.js';
-import { makeBundle, makeKeys, watchDevice, type Keys, type Watcher } from './helpers/agent-fixtures.js';
+import {
+  jsonLines,
+  makeBundle,
+  makeKeys,
+  runCli,
+  watchDevice,
+  type Keys,
+  type Watcher,
+} from './helpers/agent-fixtures.js';
 import { startMosquitto, tempDir, until, cleanup, type Mosquitto } from './helpers/mqtt-harness.js';
 import { makeBoard, startSshd, stopBoardAgent, treeHash, type Sshd } from './helpers/sshd.js';
 import { build } from './helpers/packages.js';
@@ -86,30 +94,9 @@ function opts(bundle: string, events: DeployEvent[], extra: Partial<DeployOption
 const AGENT_WRITES = ['outbox', 'agent.log', 'agent.sock'];
 
 /** Runs the CLI; its exit code and JSON lines. */
-function cli(
-  args: string[],
-): Promise<{ code: number | null; lines: Record<string, unknown>[]; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(import.meta.dirname, '..', 'bin', 'edge-dmp.js'), ...args],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    let err = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (err += d));
-    p.on('exit', (code) =>
-      resolve({
-        code,
-        stderr: err,
-        lines: out
-          .split('\n')
-          .filter(Boolean)
-          .map((l) => JSON.parse(l) as Record<string, unknown>),
-      }),
-    );
-  });
+async function cli(args: string[]) {
+  const r = await runCli(args);
+  return { code: r.code, stderr: r.stderr, lines: jsonLines(r.out) };
 }
 
 const cliArgs = (bundle: string) => {

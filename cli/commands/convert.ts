@@ -1,8 +1,13 @@
 /** `edge-dmp convert`: flags -> one convertRun() call (converter/convert-run.ts) -> the report card. */
 import { ConfigError, num, parseFlags, type Command } from '@edge-dmp/core';
-import { VerificationError, convertRun } from '@edge-dmp/converter';
+import {
+  VerificationError,
+  convertRun,
+  type CalibrationMethod,
+  type IoType,
+  type QuantizeMode,
+} from '@edge-dmp/converter';
 import { printCard } from '../report-card.js';
-import type { CalibrationMethod, IoType, QuantizeMode } from '@edge-dmp/converter';
 
 const command: Command = {
   summary:

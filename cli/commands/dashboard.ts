@@ -1,6 +1,5 @@
 import { startDashboard } from '@edge-dmp/host';
-import { ConfigError } from '@edge-dmp/core';
-import { num, parseFlags, type Command } from '@edge-dmp/core';
+import { ConfigError, num, parseFlags, type Command } from '@edge-dmp/core';
 
 const command: Command = {
   summary:

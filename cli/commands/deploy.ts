@@ -1,15 +1,24 @@
-import { DEFAULT_PREFIX, deployBoard, type BoardTarget } from '@edge-dmp/host';
-import { eventPrinter } from '@edge-dmp/host';
-import { expandDeviceIds, readHosts } from '@edge-dmp/host';
-import { rollout, summaryTable, type BoardOutcome } from '@edge-dmp/host';
-import { describeTarball, fixedRuntime, runtimeCache } from '@edge-dmp/host';
-import { deployOta } from '@edge-dmp/host';
-import { statusMqtt, statusSsh } from '@edge-dmp/host';
-import { ConfigError } from '@edge-dmp/core';
-import { DEVICE_FLAGS } from '@edge-dmp/host';
+import {
+  DEFAULT_PREFIX,
+  deployBoard,
+  type BoardTarget,
+  eventPrinter,
+  expandDeviceIds,
+  readHosts,
+  rollout,
+  summaryTable,
+  type BoardOutcome,
+  describeTarball,
+  fixedRuntime,
+  runtimeCache,
+  deployOta,
+  statusMqtt,
+  statusSsh,
+  DEVICE_FLAGS,
+} from '@edge-dmp/host';
+import { ConfigError, num, parseFlags, type Command } from '@edge-dmp/core';
 import { readBundle } from '@edge-dmp/converter';
 import { readFile } from 'node:fs/promises';
-import { num, parseFlags, type Command } from '@edge-dmp/core';
 import { connectionFromFlags, MQTT_CONNECTION_FLAGS } from '@edge-dmp/device';
 
 const { prefix: _topicPrefix, ...CONN } = MQTT_CONNECTION_FLAGS;

@@ -1,9 +1,5 @@
-import { DataError } from '@edge-dmp/core';
-import { selectBackend } from '@edge-dmp/sdk';
-import { registerFastKernels } from '@edge-dmp/sdk';
-import { loadData } from '@edge-dmp/sdk';
-import { evaluate, openRun } from '@edge-dmp/sdk';
-import { num, parseFlags, type Command } from '@edge-dmp/core';
+import { DataError, num, parseFlags, type Command } from '@edge-dmp/core';
+import { selectBackend, registerFastKernels, loadData, evaluate, openRun } from '@edge-dmp/sdk';
 
 const command: Command = {
   summary:

@@ -1,6 +1,5 @@
 import { generateKeyPair } from '@edge-dmp/converter';
-import { ConfigError } from '@edge-dmp/core';
-import { checkOutputPath, parseFlags, type Command } from '@edge-dmp/core';
+import { ConfigError, checkOutputPath, parseFlags, type Command } from '@edge-dmp/core';
 
 const command: Command = {
   summary: 'Create an Ed25519 key pair for signing bundles: <dir>/edmp.key (private) and <dir>/edmp.pub.',

@@ -1,7 +1,5 @@
-import { DEFAULT_PREFIX } from '@edge-dmp/host';
-import { rollbackMqtt, rollbackRequest, rollbackSsh, type BoardStatus } from '@edge-dmp/host';
-import { ConfigError } from '@edge-dmp/core';
-import { parseFlags, type Command } from '@edge-dmp/core';
+import { DEFAULT_PREFIX, rollbackMqtt, rollbackRequest, rollbackSsh, type BoardStatus } from '@edge-dmp/host';
+import { ConfigError, parseFlags, type Command } from '@edge-dmp/core';
 import { connectionFromFlags, MQTT_CONNECTION_FLAGS } from '@edge-dmp/device';
 
 const { prefix: _topicPrefix, key: _tlsKey, ...CONN } = MQTT_CONNECTION_FLAGS;

@@ -1,7 +1,6 @@
 import { loadPrivateKey } from '@edge-dmp/converter';
 import { signCommand } from '@edge-dmp/device';
-import { ConfigError } from '@edge-dmp/core';
-import { parseFlags, type Command } from '@edge-dmp/core';
+import { ConfigError, parseFlags, type Command } from '@edge-dmp/core';
 
 const command: Command = {
   summary: 'Print a signed MQTT command payload for a device run with --command-key (Ed25519, keygen keys).',

@@ -1,6 +1,5 @@
 import { signBundle } from '@edge-dmp/converter';
-import { ConfigError } from '@edge-dmp/core';
-import { checkOutputPath, parseFlags, type Command } from '@edge-dmp/core';
+import { ConfigError, checkOutputPath, parseFlags, type Command } from '@edge-dmp/core';
 
 const command: Command = {
   summary:

@@ -1,8 +1,5 @@
-import { DEFAULT_PREFIX } from '@edge-dmp/host';
-import { readHosts } from '@edge-dmp/host';
-import { statusMqtt, statusSsh, type BoardStatus } from '@edge-dmp/host';
-import { ConfigError } from '@edge-dmp/core';
-import { parseFlags, type Command } from '@edge-dmp/core';
+import { DEFAULT_PREFIX, readHosts, statusMqtt, statusSsh, type BoardStatus } from '@edge-dmp/host';
+import { ConfigError, parseFlags, type Command } from '@edge-dmp/core';
 import { connectionFromFlags, MQTT_CONNECTION_FLAGS } from '@edge-dmp/device';
 
 const { prefix: _topicPrefix, ...CONN } = MQTT_CONNECTION_FLAGS;

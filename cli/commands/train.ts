@@ -1,7 +1,5 @@
-import { ConfigError } from '@edge-dmp/core';
-import { consoleProgress, train, type TrainConfig } from '@edge-dmp/sdk';
-import { absoluteDataSpec } from '@edge-dmp/sdk';
-import { checkOutputPath, num, parseFlags, type Command } from '@edge-dmp/core';
+import { ConfigError, checkOutputPath, num, parseFlags, type Command } from '@edge-dmp/core';
+import { consoleProgress, train, type TrainConfig, absoluteDataSpec } from '@edge-dmp/sdk';
 
 type Kind = 'int' | 'number' | 'string';
 

@@ -1,8 +1,6 @@
 import { subscribeResults } from '@edge-dmp/host';
-import type { ResultPayload } from '@edge-dmp/device';
-import { ConfigError } from '@edge-dmp/core';
-import { num, parseFlags, type Command } from '@edge-dmp/core';
-import { connectionFromFlags, MQTT_CONNECTION_FLAGS } from '@edge-dmp/device';
+import { type ResultPayload, connectionFromFlags, MQTT_CONNECTION_FLAGS } from '@edge-dmp/device';
+import { ConfigError, num, parseFlags, type Command } from '@edge-dmp/core';
 
 /** One table row per device, redrawn in place on a TTY. */
 function table(rows: Map<string, ResultPayload>, total: number, dups: number): string {

@@ -4,8 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { zipSync, type Zippable } from 'fflate';
 import { loadPrivateKey } from './keys.js';
-import { ConfigError, type KeySource } from '@edge-dmp/core';
-import type { PreprocessSpec } from '@edge-dmp/core';
+import { ConfigError, type KeySource, type PreprocessSpec } from '@edge-dmp/core';
 import {
   LABELS_FILE,
   MANIFEST_FILE,

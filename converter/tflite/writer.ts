@@ -3,9 +3,8 @@
  * TensorFlow Lite's schema (Model version 3, identifier "TFL3", buffer 0 = empty sentinel).
  */
 import { Builder } from 'flatbuffers';
-import { ModelError } from '@edge-dmp/core';
+import { ModelError, type Graph, type GraphTensor } from '@edge-dmp/core';
 import { checkInt8Spec } from '../int8-spec.js';
-import type { Graph, GraphTensor } from '@edge-dmp/core';
 import {
   BuiltinOp,
   OPTIONS,

@@ -2,10 +2,8 @@
  * The model flags `edge-dmp classify` and `edge-dmp run` share: a bundle, or a BYO .tflite with
  * labels and preprocessing given flag by flag.
  */
-import { ConfigError } from '@edge-dmp/core';
-import type { PreprocessSpec } from '@edge-dmp/core';
+import { ConfigError, type PreprocessSpec, num, numIn } from '@edge-dmp/core';
 import type { ClassifierOptions } from '../classifier.js';
-import { num, numIn } from '@edge-dmp/core';
 import { TRUST_FLAGS, TRUST_USAGE } from './trust-flags.js';
 
 export const CLASSIFIER_FLAGS = {

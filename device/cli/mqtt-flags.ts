@@ -3,13 +3,12 @@
  * reporting. One table, so `run` and `watch` spell them the same way.
  */
 import { hostname } from 'node:os';
-import { ConfigError } from '@edge-dmp/core';
+import { ConfigError, checkOutputPath, num, numIn } from '@edge-dmp/core';
 import type { MqttConnectionOptions } from '../mqtt-options.js';
 import type { FsyncPolicy } from '../outbox.js';
 import { PUBLISH_POLICIES, type PublishPolicyName, type PublishPolicyOptions } from '../payload.js';
 import type { SerialFormat } from '../serial-reporter.js';
 import { MQTT_COMMANDS, type CommandPolicy } from '../mqtt-commands.js';
-import { checkOutputPath, num, numIn } from '@edge-dmp/core';
 import type { ReporterFactory } from './reporters.js';
 
 /** Connection and TLS flags (parseArgs options). */

@@ -10,10 +10,9 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { keyIdOf, loadPublicKey, readBundleBytes } from '@edge-dmp/core';
+import { keyIdOf, loadPublicKey, readBundleBytes, ConfigError } from '@edge-dmp/core';
 import { loadBundle, type LoadedBundle } from '../bundle.js';
 import { addTrustedKey, readTrustedKeys } from '../trusted-keys.js';
-import { ConfigError } from '@edge-dmp/core';
 
 export const TRUST_FLAGS = {
   'allow-unsigned': { type: 'boolean' },

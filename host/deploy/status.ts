@@ -2,10 +2,8 @@
  * `edge-dmp status` and `edge-dmp rollback`, over SSH (the agent's control socket through
  * `edge-dmp agent ctl`) or MQTT (the retained `deploy` records; a signed request on `ota/rollback`).
  */
-import { loadPrivateKey } from '@edge-dmp/core';
-import { keyIdOf } from '@edge-dmp/core';
-import { signRequest, type SignedRequest } from '@edge-dmp/device';
-import type { MqttConnectionOptions } from '@edge-dmp/device';
+import { loadPrivateKey, keyIdOf } from '@edge-dmp/core';
+import { signRequest, type SignedRequest, type MqttConnectionOptions } from '@edge-dmp/device';
 import { ctl } from './agent-service.js';
 import { DEFAULT_PREFIX, parseCtlLine, type BoardTarget } from './deploy.js';
 import { DeployError } from './errors.js';

@@ -4,9 +4,7 @@
  * and normalising on the way. Random crop with padding, random resized crop, flips and plain
  * resizes are all just choices of rectangle, so there is one inner loop to get right.
  */
-import { ConfigError } from '@edge-dmp/core';
-import type { PreprocessSpec } from '@edge-dmp/core';
-import type { Rng } from '@edge-dmp/core';
+import { ConfigError, type PreprocessSpec, type Rng } from '@edge-dmp/core';
 import type { RawImage } from './types.js';
 
 /** A source rectangle in pixel units; may extend past the image (see `outside`). */

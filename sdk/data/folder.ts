@@ -7,8 +7,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import sharp from 'sharp';
-import { DataError } from '@edge-dmp/core';
-import { Rng, hashSeed } from '@edge-dmp/core';
+import { DataError, Rng, hashSeed } from '@edge-dmp/core';
 import type { DatasetSplits, ImageDataset, LoadOptions, RawImage, ReadOptions } from './types.js';
 
 /** Extensions treated as images; anything else is reported and skipped. */

@@ -3,9 +3,8 @@
  * Float32Array per batch. Every random choice comes from (seed, epoch, batch), so a run resumed
  * at any step sees exactly the batches an uninterrupted run would.
  */
-import type { PreprocessSpec, ResizeMode } from '@edge-dmp/core';
+import { type PreprocessSpec, type ResizeMode, Rng, hashSeed } from '@edge-dmp/core';
 import { augmentRegion, sampleInto, type AugmentName } from './augment.js';
-import { Rng, hashSeed } from '@edge-dmp/core';
 import type { ImageDataset, RawImage } from './types.js';
 
 const SHUFFLE = 0x5f1;

@@ -64,8 +64,9 @@ export class EdgeDmpAdam extends tf.Optimizer {
       // As tfjs: 1 - beta^t in float32.
       const c1 = fused ? Math.fround(1 - this.accBeta1.dataSync()[0]) : 0;
       const c2 = fused ? Math.fround(1 - this.accBeta2.dataSync()[0]) : 0;
-      const oneMinusAcc1 = tf.sub(1, this.accBeta1);
-      const oneMinusAcc2 = tf.sub(1, this.accBeta2);
+      // The tf-ops path's bias corrections, as tensors (the fused kernel takes c1/c2 as numbers).
+      const oneMinusAcc1 = fused ? undefined : tf.sub(1, this.accBeta1);
+      const oneMinusAcc2 = fused ? undefined : tf.sub(1, this.accBeta2);
       for (const [i, { name, tensor: g }] of list.entries()) {
         const value = tf.engine().registeredVariables[name];
         const { m, v } = this.slot(i, name, value);
@@ -85,8 +86,8 @@ export class EdgeDmpAdam extends tf.Optimizer {
         }
         const m2 = tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1));
         const v2 = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
-        const mHat = tf.div(m2, oneMinusAcc1);
-        const vHat = tf.div(v2, oneMinusAcc2);
+        const mHat = tf.div(m2, oneMinusAcc1!);
+        const vHat = tf.div(v2, oneMinusAcc2!);
         m.assign(m2);
         v.assign(v2);
         value.assign(

@@ -32,6 +32,8 @@ export interface RunContext {
   emit: ProgressListener;
   backend: BackendName;
   model: tf.LayersModel;
+  /** The model's trainable variables, read once (the same list every step). */
+  vars: tf.Variable[];
   optimizer: EdgeDmpAdam;
   state: LoopState;
   preprocess: PreprocessSpec;
@@ -53,9 +55,8 @@ interface Batch {
 
 /** One optimizer step on a batch; adds its loss and hits to the epoch's running totals. */
 async function trainStep(ctx: RunContext, b: Batch, lr: number): Promise<void> {
-  const { cfg, model, optimizer, state } = ctx;
+  const { cfg, model, optimizer, state, vars } = ctx;
   const [H, W] = ctx.preprocess.inputSize;
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   optimizer.learningRate = lr;
   if (b.size === 0) return;
   let preds: tf.Tensor | undefined;

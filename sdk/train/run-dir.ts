@@ -5,9 +5,8 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
-import { ConfigError } from '@edge-dmp/core';
+import { ConfigError, type PreprocessSpec } from '@edge-dmp/core';
 import { loadModel } from '../models/io.js';
-import type { PreprocessSpec } from '@edge-dmp/core';
 
 /** The parts of config.json that later stages need to reload the same data. */
 export interface RunDataConfig {

@@ -102,7 +102,7 @@ async function runConfig(
 
 /** A fresh run: writes config, labels, preprocessing and an empty metrics log; builds the seeded model. */
 async function newRun(
-  ctx: Omit<RunContext, 'model' | 'state'>,
+  ctx: Omit<RunContext, 'model' | 'vars' | 'state'>,
 ): Promise<{ model: tf.LayersModel; state: LoopState }> {
   const { cfg, out, classes, preprocess } = ctx;
   await mkdir(out, { recursive: true });
@@ -137,7 +137,7 @@ async function newRun(
 
 /** Resuming: the checkpoint's model and loop state; metrics cut to the epochs it covers. */
 async function resumedRun(
-  ctx: Omit<RunContext, 'model' | 'state'>,
+  ctx: Omit<RunContext, 'model' | 'vars' | 'state'>,
 ): Promise<{ model: tf.LayersModel; state: LoopState }> {
   const { model, state } = await loadCheckpoint(ctx.out, ctx.optimizer);
   ctx.emit({
@@ -214,5 +214,6 @@ export async function openTraining(
     type: 'message',
     text: `${cfg.model} ${cfg.variant}: ${trainDs.length} train / ${valDs.length} val images, ${classes.length} classes, input ${H}x${W}x${channels}, ${steps} steps/epoch, ${totalSteps} steps`,
   });
-  return { ...base, model, state };
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  return { ...base, model, vars, state };
 }

@@ -167,6 +167,28 @@ export function spawnCli(args: string[], env: Record<string, string> = {}): Agen
   };
 }
 
+/** Runs `edge-dmp <args>` to completion: exit code, stdout, stderr. */
+export function runCli(args: string[]): Promise<{ code: number | null; out: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bin', 'edge-dmp.js'), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let stderr = '';
+    p.stdout!.on('data', (d) => (out += d));
+    p.stderr!.on('data', (d) => (stderr += d));
+    p.on('exit', (code) => resolve({ code, out, stderr }));
+  });
+}
+
+/** Every non-empty line of `out` as JSON (throws on a line that is not). */
+export function jsonLines(out: string): Record<string, unknown>[] {
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
 /** Starts `edge-dmp agent --prefix <prefix>`. */
 export function spawnAgent(prefix: string, env: Record<string, string> = {}): AgentProc {
   return spawnCli(['agent', '--prefix', prefix], env);

@@ -6,8 +6,7 @@ import { ctlRequest, serveControl } from '../../agent/control.js';
 import { profileByName } from '../../agent/profiles.js';
 import { installUnit, startNotify, UNIT_NAME } from '../../agent/service.js';
 import { livenessProbe, stallMsFor } from '../../agent/liveness.js';
-import { ConfigError } from '@edge-dmp/core';
-import { parseFlags, type Command } from '@edge-dmp/core';
+import { ConfigError, parseFlags, type Command } from '@edge-dmp/core';
 
 const DEFAULT_PREFIX = '/opt/edge-dmp';
 

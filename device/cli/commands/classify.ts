@@ -1,6 +1,5 @@
 import { createClassifier } from '../../classifier.js';
-import { ConfigError } from '@edge-dmp/core';
-import { parseFlags, type Command } from '@edge-dmp/core';
+import { ConfigError, parseFlags, type Command } from '@edge-dmp/core';
 import { CLASSIFIER_FLAGS, CLASSIFIER_USAGE, classifierOptions } from '../classifier-flags.js';
 import { openTrustedBundle } from '../trust-flags.js';
 

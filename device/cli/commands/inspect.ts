@@ -1,6 +1,4 @@
-import { readBundle, type ReadBundle } from '@edge-dmp/core';
-import { ConfigError } from '@edge-dmp/core';
-import { parseFlags, type Command } from '@edge-dmp/core';
+import { readBundle, type ReadBundle, ConfigError, parseFlags, type Command } from '@edge-dmp/core';
 
 function human(n: number | null): string {
   if (n === null) return 'unknown';

@@ -1,6 +1,4 @@
-import { verifyBundle } from '@edge-dmp/core';
-import { ConfigError } from '@edge-dmp/core';
-import { parseFlags, type Command } from '@edge-dmp/core';
+import { verifyBundle, ConfigError, parseFlags, type Command } from '@edge-dmp/core';
 
 const command: Command = {
   summary:
