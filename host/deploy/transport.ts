@@ -86,6 +86,8 @@ export class LocalTransport implements Transport {
         lines.end();
         resolve({ code: code ?? 1, stdout, stderr });
       });
+      // A command that exits without reading its stdin is not an error (as over SSH).
+      p.stdin.on('error', () => undefined);
       p.stdin.end(o.stdin ?? '');
     });
   }
