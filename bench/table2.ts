@@ -11,13 +11,14 @@
  *   npm run bench:table2 -- --epochs 1 --seeds 1 --variants baseline,dmp --max-steps 30 --torch
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import { parseArgs, promisify } from 'node:util';
 import {
   absoluteDataSpec,
   epochOrder,
+  loadData,
   openRun,
   parseDataSpec,
   summarize,
@@ -43,6 +44,7 @@ const { values: a } = parseArgs({
     out: { type: 'string', default: 'runs/table2' },
     report: { type: 'string', default: 'bench/out' },
     torch: { type: 'boolean', default: false },
+    'torch-only': { type: 'boolean', default: false },
     'torch-variants': { type: 'string', default: 'baseline,dmp' },
     'latency-runs': { type: 'string', default: '20' },
   },
@@ -117,6 +119,41 @@ function checkSameRecipe(dir: string): void {
       received: JSON.stringify(got),
     });
 }
+
+/**
+ * A run is trained and measured by one process: `<run>.lock` holds its pid, so the same command
+ * started in a second terminal takes the next free run instead (two cores, two runs). A lock whose
+ * process is gone is stale and taken over.
+ */
+function tryLock(dir: string): boolean {
+  const path = `${dir}.lock`;
+  mkdirSync(out, { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, 'wx');
+      writeFileSync(fd, String(process.pid));
+      closeSync(fd);
+      process.on('exit', () => rmSync(path, { force: true }));
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = Number(readFileSync(path, 'utf8'));
+      if (pid === process.pid) return true;
+      if (Number.isInteger(pid) && pid > 0 && alive(pid)) return false;
+      rmSync(path, { force: true });
+    }
+  }
+  return false;
+}
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+const unlock = (dir: string): void => rmSync(`${dir}.lock`, { force: true });
 
 /** Trains one run to its end (or to an interrupt); returns its summary, undefined if interrupted. */
 async function trainRun(variant: string, seed: number): Promise<RunSummary | undefined> {
@@ -231,7 +268,18 @@ async function torchRun(variant: string, trainImages: number): Promise<TorchRow 
       Buffer.from(order.buffer, order.byteOffset, order.byteLength),
     );
   }
-  const pp = readJson<{ mean: number[]; std: number[] }>(join(out, `${variants[0]}-s0`, 'preprocess.json'));
+  const ppPath = join(out, `${variants[0]}-s0`, 'preprocess.json');
+  for (let waited = 0; !existsSync(ppPath); waited++) {
+    if (waited === 0) console.error(`[torch ${variant}] waiting for ${ppPath} (start the tfjs runs first)`);
+    if (waited > 600)
+      throw new ConfigError({
+        field: '--torch-only',
+        expected: `${ppPath} (written when the first run starts)`,
+        received: 'no file after 10 min',
+      });
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const pp = readJson<{ mean: number[]; std: number[] }>(ppPath);
   const args = ['bench/train_torch.py', '--train', '--variant', variant, '--data-dir', spec.dir];
   args.push('--order-dir', dir, '--epochs', String(epochs), '--batch-size', String(batchSize));
   // One thread: the tfjs side (wasm) trains on one too.
@@ -248,25 +296,48 @@ async function torchRun(variant: string, trainImages: number): Promise<TorchRow 
 }
 
 const rows: RunRow[] = [];
-for (const variant of variants)
-  for (let seed = 0; seed < seeds; seed++) {
+const busy: string[] = [];
+// Seed-major: a run stopped part-way has every variant at seed 0 before any at seed 1.
+for (let seed = 0; seed < seeds && !a['torch-only']; seed++)
+  for (const variant of variants) {
+    const dir = join(out, `${variant}-s${seed}`);
+    if (!tryLock(dir)) {
+      console.error(`[${variant}-s${seed}] being trained by another process (${dir}.lock): skipped here`);
+      busy.push(`${variant}-s${seed}`);
+      continue;
+    }
     const summary = await trainRun(variant, seed);
     if (!summary) {
       console.error('interrupted: rerun the same command to continue');
       process.exit(130);
     }
     rows.push(await measure(variant, seed, summary));
+    unlock(dir);
   }
 
 const torchRows: TorchRow[] = [];
-if (a.torch) {
-  const trainImages = readJson<RunSummary>(join(out, `${variants[0]}-s0`, 'summary.json')).trainImages;
+if (a.torch || a['torch-only']) {
+  // The train split's size fixes the epoch order; the mean and std are the first run's (its
+  // preprocess.json is written before its first step, so --torch-only can run beside it).
+  const trainImages = (await loadData(data)).train.length;
   for (const v of a['torch-variants'].split(',').filter(Boolean)) {
     const r = await torchRun(v, trainImages);
     if (r) torchRows.push(r);
   }
 }
 
+if (a['torch-only']) {
+  console.error(
+    `--torch-only: ${torchRows.length} PyTorch row(s) cached in ${out}/torch/; the full command reports them`,
+  );
+  process.exit(0);
+}
+if (busy.length > 0) {
+  console.error(
+    `not reported yet: ${busy.join(', ')} still training elsewhere; rerun the same command when they finish`,
+  );
+  process.exit(0);
+}
 const minutes = (performance.now() - started) / 60000;
 const command = `npm run bench:table2 -- ${process.argv.slice(2).join(' ')}`.trim();
 const md = markdownTable(rows, torchRows, {

@@ -62,10 +62,14 @@ export async function serveControl(agent: Agent): Promise<Server> {
   // A socket file left by a killed agent: nobody listens on it any more.
   if (existsSync(path)) unlinkSync(path);
   const server = createServer((sock: Socket) => {
+    // A client may go before its answer (`ctl install` without --wait leaves after `accepted`):
+    // later writes are dropped, and the socket's EPIPE, which readline re-emits on its interface,
+    // is handled on both so it cannot take the agent down.
     const send: Send = (o) => {
-      if (!sock.destroyed) sock.write(`${JSON.stringify(o)}\n`);
+      if (sock.writable) sock.write(`${JSON.stringify(o)}\n`, () => undefined);
     };
     const rl = createInterface({ input: sock });
+    rl.on('error', () => undefined);
     rl.on('line', (line) => {
       void (async () => {
         let r: Req;
