@@ -2,8 +2,10 @@
 // Launcher of the full CLI. Runs the compiled JavaScript in dist/ (`npm run build`); with
 // EDGE_DMP_SOURCE=1 (the test runner sets it) it runs the TypeScript sources through tsx instead.
 const source = process.env.EDGE_DMP_SOURCE === '1';
-// `edge-dmp models | head` closes stdout early: that is not an error.
+// `edge-dmp models | head` closes stdout early: that is not an error. A command that handles
+// its own stdout errors (the agent daemon keeps running without its log reader) opts out.
 process.stdout.on('error', (e) => {
+  if (process.stdout.listenerCount('error') > 1) return;
   if (e.code === 'EPIPE') process.exit(0);
   throw e;
 });

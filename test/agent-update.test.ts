@@ -255,4 +255,19 @@ describe('edge-dmp agent: updates', () => {
     assert.match(String(r.final.reason), /^E_AGENT_DOWNGRADE: manifest\.model\.version: expected >= 2\.0\.0/);
     assert.match(current(), /^models\/2\.0\.0-/);
   });
+
+  it('a closed log pipe (EPIPE on stdout) drops lines, not the agent: it keeps classifying and serving', async () => {
+    agent.proc.stdout?.destroy();
+    agent.proc.stderr?.destroy();
+    // Each refused install makes the agent log (state lines) into the closed pipe.
+    for (let i = 0; i < 3; i++) {
+      const r = await install(b.lower);
+      assert.equal(r.code, 1, `${r.stderr} ${JSON.stringify(r.final)}`);
+    }
+    const n = watch.results.length;
+    await until('results after the pipe closed', () => resultsSince(n).length >= 5);
+    const st = await ctl(prefix, ['status']);
+    assert.equal(st.code, 0, st.stderr);
+    assert.equal(agent.proc.exitCode, null);
+  });
 });

@@ -102,6 +102,9 @@ const command: Command = {
       );
       return 0;
     }
+    // A daemon outlives whoever reads its log: a closed stdout/stderr pipe (EPIPE) drops lines
+    // instead of taking the agent and its pipeline down.
+    for (const s of [process.stdout, process.stderr]) s.on('error', () => undefined);
     const agent = new Agent({ prefix, config, root: process.env.EDGE_DMP_DEVICE_ROOT });
     await agent.start();
     const server = await serveControl(agent);
