@@ -73,6 +73,12 @@ export {
 } from './deploy/runtime-tarball.js';
 export { type SshTarget, parseHost, type SshOptions, SshTransport } from './deploy/ssh.js';
 export {
+  readKnownHosts,
+  expectedHostKey,
+  recordHostKey,
+  defaultKnownHostsPath,
+} from './deploy/known-hosts.js';
+export {
   type BoardStatus,
   statusSsh,
   statusMqtt,

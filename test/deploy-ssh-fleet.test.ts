@@ -70,6 +70,7 @@ after(async () => {
 async function deploy(extra: string[]) {
   const r = await runCli([
     ...['deploy', '--device', 'jetson', '--hosts', hosts, '--bundle', bundle],
+    ...['--known-hosts', join(dir, 'known_hosts')],
     ...['--runtime', runtime.path, '--agent-config', agentConfig, '--public-key', keys.publicKeyPath],
     ...['--json', ...extra],
   ]);

@@ -29,6 +29,9 @@ import { makeBoard, startSshd, stopBoardAgent, treeHash, type Sshd } from './hel
 import { build } from './helpers/packages.js';
 
 const ID = 'jetson-1';
+/** The sshd's host key as `ssh-keygen -lf` prints it. */
+const hostFingerprint = () =>
+  execFileSync('ssh-keygen', ['-lf', join(sshd.dir, 'host_ed25519.pub')], { encoding: 'utf8' }).split(' ')[1];
 const dir = tempDir('deploy-ssh');
 let sshd: Sshd;
 let broker: Mosquitto;
@@ -59,6 +62,7 @@ before(async () => {
     prefix: board.prefix,
     deviceRoot: board.root,
     deviceId: ID,
+    knownHosts: join(dir, 'known_hosts'),
   };
   agentConfig = {
     source: 'testsrc:',
@@ -104,6 +108,8 @@ const cliArgs = (bundle: string) => {
   writeFileSync(cfg, JSON.stringify(agentConfig));
   return [
     'deploy',
+    '--known-hosts',
+    join(dir, 'known_hosts'),
     '--device',
     'jetson',
     '--host',
@@ -139,6 +145,40 @@ describe('edge-dmp deploy over SSH', () => {
     assert.equal(plan.config, 'write');
     const pre = events.find((e) => e.event === 'preflight');
     assert.ok(pre && pre.event === 'preflight' && pre.profile === 'jetson' && pre.facts.l4t?.includes('R36'));
+    assert.equal(treeHash(board.dir), before);
+    // First contact: the board's host key is written down (trust on first use), as ssh-keygen prints it.
+    assert.equal(pre.hostKey, hostFingerprint());
+    assert.equal(pre.hostKeyRecorded, true);
+    assert.equal(readFileSync(target.knownHosts!, 'utf8'), `127.0.0.1:${sshd.port} ${hostFingerprint()}\n`);
+  });
+
+  it('a board whose host key changed is refused (E_HOST_KEY, naming the file), as is a wrong pin', async () => {
+    const events: DeployEvent[] = [];
+    await deployBoard(target, opts(b.v1, events, { dryRun: true }));
+    const pre = events.find((e) => e.event === 'preflight');
+    assert.ok(
+      pre && pre.event === 'preflight' && pre.hostKeyRecorded === false,
+      'known key: not recorded again',
+    );
+    assert.equal(readFileSync(target.knownHosts!, 'utf8').split('\n').length, 2);
+    const before = treeHash(board.dir);
+    const stale = join(dir, 'known_hosts.stale');
+    const other = 'SHA256:' + Buffer.alloc(32, 7).toString('base64').replace(/=+$/, '');
+    writeFileSync(stale, `# a reinstalled board\n127.0.0.1:${sshd.port} ${other}\n`);
+    for (const t of [
+      { ...target, knownHosts: stale },
+      { ...target, knownHosts: undefined, hostKey: other },
+    ])
+      await assert.rejects(
+        deployBoard(t, opts(b.v1, [], { dryRun: true })),
+        (e: Error & { code?: string; field?: string }) => {
+          assert.equal(e.code, 'E_HOST_KEY');
+          assert.equal(e.field, '--host');
+          assert.ok(e.message.includes(hostFingerprint()), e.message);
+          assert.ok(e.message.includes(t.knownHosts ? stale : '--host-key'), e.message);
+          return true;
+        },
+      );
     assert.equal(treeHash(board.dir), before);
   });
 

@@ -15,6 +15,7 @@ import {
   statusMqtt,
   statusSsh,
   DEVICE_FLAGS,
+  defaultKnownHostsPath,
 } from '@edge-dmp/host';
 import { ConfigError, num, parseFlags, type Command } from '@edge-dmp/core';
 import { readBundle } from '@edge-dmp/converter';
@@ -30,6 +31,7 @@ const FLAGS = {
   bundle: { type: 'string' },
   identity: { type: 'string' },
   'host-key': { type: 'string' },
+  'known-hosts': { type: 'string' },
   prefix: { type: 'string' },
   'dry-run': { type: 'boolean' },
   json: { type: 'boolean' },
@@ -50,7 +52,7 @@ const FLAGS = {
 
 const USAGE = [
   'edge-dmp deploy --bundle model.edmp --device jetson|rpi5|rpi4|zero2|auto --host user@host[:port] [--host ...]',
-  '    [--hosts <file>] [--identity <key>] [--host-key SHA256:...] [--prefix /opt/edge-dmp] [--public-key edmp.pub] [--agent-config base.json]',
+  '    [--hosts <file>] [--identity <key>] [--host-key SHA256:...] [--known-hosts <file>] [--prefix /opt/edge-dmp] [--public-key edmp.pub] [--agent-config base.json]',
   '    [--runtime <tgz>] [--runtime-cache <dir>] [--dry-run] [--json] [--timeout <s>]',
   '    [--canary N] [--wave-size N] [--max-failures N]',
   'edge-dmp deploy --via mqtt --mqtt <url> --device-id <id|pattern|@group-file> [--device-id ...] --bundle model.edmp',
@@ -84,6 +86,7 @@ async function sshTargets(v: V): Promise<BoardTarget[]> {
     prefix: (v.prefix as string | undefined) ?? DEFAULT_PREFIX,
     identity: v.identity as string | undefined,
     hostKey: v['host-key'] as string | undefined,
+    knownHosts: (v['known-hosts'] as string | undefined) ?? defaultKnownHostsPath(),
     deviceRoot: v['device-root'] as string | undefined,
     ...t,
   }));

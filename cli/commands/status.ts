@@ -1,4 +1,11 @@
-import { DEFAULT_PREFIX, readHosts, statusMqtt, statusSsh, type BoardStatus } from '@edge-dmp/host';
+import {
+  DEFAULT_PREFIX,
+  defaultKnownHostsPath,
+  readHosts,
+  statusMqtt,
+  statusSsh,
+  type BoardStatus,
+} from '@edge-dmp/host';
 import { ConfigError, parseFlags, type Command } from '@edge-dmp/core';
 import { connectionFromFlags, MQTT_CONNECTION_FLAGS } from '@edge-dmp/device';
 
@@ -29,7 +36,7 @@ export function statusTable(rows: BoardStatus[]): string {
 const command: Command = {
   summary: 'Which model and version each board runs, its deploy state and last error (over SSH or MQTT).',
   usage: [
-    'edge-dmp status --host user@host[:port] [--host ...] [--hosts <file>] [--identity <key>] [--prefix /opt/edge-dmp] [--json]',
+    'edge-dmp status --host user@host[:port] [--host ...] [--hosts <file>] [--identity <key>] [--host-key SHA256:...] [--known-hosts <file>] [--prefix /opt/edge-dmp] [--json]',
     'edge-dmp status --via mqtt --mqtt <url> [--device-id <id|pattern>]... [--username u --password p --ca pem ...] [--json]',
   ].join('\n'),
   async run(argv) {
@@ -37,6 +44,8 @@ const command: Command = {
       host: { type: 'string', multiple: true },
       hosts: { type: 'string' },
       identity: { type: 'string' },
+      'host-key': { type: 'string' },
+      'known-hosts': { type: 'string' },
       prefix: { type: 'string' },
       via: { type: 'string' },
       ...CONN,
@@ -57,7 +66,15 @@ const command: Command = {
           received: undefined,
         });
       rows = await Promise.all(
-        targets.map((t) => statusSsh({ prefix: v.prefix ?? DEFAULT_PREFIX, identity: v.identity, ...t })),
+        targets.map((t) =>
+          statusSsh({
+            prefix: v.prefix ?? DEFAULT_PREFIX,
+            identity: v.identity,
+            hostKey: v['host-key'],
+            knownHosts: v['known-hosts'] ?? defaultKnownHostsPath(),
+            ...t,
+          }),
+        ),
       );
     }
     if (v.json) for (const r of rows) console.log(JSON.stringify(r));

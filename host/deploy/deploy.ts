@@ -30,6 +30,11 @@ export interface BoardTarget {
   deviceId?: string;
   /** Pinned host key fingerprint `SHA256:...` (`ssh-keygen -lf`); a different key is refused. */
   hostKey?: string;
+  /**
+   * known_hosts file for SSH host keys (trust on first use; a changed key is E_HOST_KEY). The CLI
+   * passes `$EDGE_DMP_HOME/known_hosts`; without it and without `hostKey`, any key is accepted.
+   */
+  knownHosts?: string;
 }
 
 export interface DeployOptions {
@@ -166,16 +171,29 @@ async function preflight(
  */
 export async function deployBoard(target: BoardTarget, o: DeployOptions): Promise<DeployResult> {
   const prefix = target.prefix ?? DEFAULT_PREFIX;
+  let hostKey: { fingerprint: string; recorded: boolean } | undefined;
   const t =
     o.transport ??
-    (await SshTransport.connect(target.host, { identity: target.identity, hostKeySha256: target.hostKey }));
+    (await SshTransport.connect(target.host, {
+      identity: target.identity,
+      hostKeySha256: target.hostKey,
+      knownHosts: target.knownHosts,
+      onHostKey: (fingerprint, recorded) => (hostKey = { fingerprint, recorded }),
+    }));
   const host = t.name;
   const emit = o.onEvent ?? (() => undefined);
   let bytesSent = 0;
   try {
     const bundle = await readBundle(o.bundle);
     const { facts, profile } = await preflight(t, target, prefix, o.device);
-    emit({ event: 'preflight', host, facts, profile });
+    emit({
+      event: 'preflight',
+      host,
+      facts,
+      profile,
+      hostKey: hostKey?.fingerprint,
+      hostKeyRecorded: hostKey?.recorded,
+    });
     const tarball = await o.runtime(facts);
     const runtimePlan = await planRuntime(t, prefix, tarball.version);
     const oldConfig = (await t.readFile(`${prefix}/agent.json`))?.toString();

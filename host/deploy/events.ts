@@ -5,7 +5,15 @@ import type { RuntimeAction } from './runtime-install.js';
 export type Verdict = 'healthy' | 'rolled-back' | 'refused' | 'failed';
 
 export type DeployEvent =
-  | { event: 'preflight'; host: string; facts: BoardFacts; profile: Profile; hostKey?: string }
+  | {
+      event: 'preflight';
+      host: string;
+      facts: BoardFacts;
+      profile: Profile;
+      /** The board's SSH host key; `hostKeyRecorded` when this deploy first saw it (known_hosts). */
+      hostKey?: string;
+      hostKeyRecorded?: boolean;
+    }
   | {
       event: 'plan';
       host: string;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Client, type ConnectConfig, type SFTPWrapper } from 'ssh2';
 import { ConfigError } from '@edge-dmp/core';
 import { DeployError } from './errors.js';
+import { expectedHostKey, recordHostKey } from './known-hosts.js';
 import {
   lineSplitter,
   sh,
@@ -42,8 +43,13 @@ export interface SshOptions {
   identity?: string;
   /** Pinned host key, `SHA256:<base64>` as `ssh-keygen -lf` prints it; without it the key is reported, not checked. */
   hostKeySha256?: string;
-  /** Called once with the host key fingerprint. */
-  onHostKey?: (fingerprint: string) => void;
+  /**
+   * known_hosts file (see known-hosts.ts): a board's first key is recorded there, a changed one is
+   * refused with E_HOST_KEY. Without it (and without a pin) any key is accepted and only reported.
+   */
+  knownHosts?: string;
+  /** Called once with the host key fingerprint; `recorded` when it was first seen and written down. */
+  onHostKey?: (fingerprint: string, recorded: boolean) => void;
   readyTimeoutMs?: number;
 }
 
@@ -93,6 +99,8 @@ export class SshTransport implements Transport {
   static async connect(spec: string, o: SshOptions = {}): Promise<SshTransport> {
     const t = parseHost(spec);
     const client = new Client();
+    const hostPort = `${t.host}:${t.port}`;
+    const want = expectedHostKey(hostPort, { pinned: o.hostKeySha256, knownHosts: o.knownHosts });
     let seen = '';
     const cfg: ConnectConfig = {
       host: t.host,
@@ -105,30 +113,44 @@ export class SshTransport implements Transport {
       keepaliveCountMax: 3,
       hostVerifier: (key: Buffer) => {
         seen = `SHA256:${createHash('sha256').update(key).digest('base64').replace(/=+$/, '')}`;
-        o.onHostKey?.(seen);
-        return !o.hostKeySha256 || o.hostKeySha256 === seen;
+        return !want.key || want.key === seen;
       },
     };
     await new Promise<void>((resolve, reject) => {
       client.once('ready', () => resolve());
-      client.once('error', (e) =>
+      client.once('error', (e) => {
+        if (want.key && seen && seen !== want.key)
+          return reject(
+            new DeployError(
+              'E_HOST_KEY',
+              {
+                field: '--host',
+                expected: `host key ${want.key} (from ${want.from})`,
+                received: `${spec}: ${seen}`,
+              },
+              `ssh ${spec}: the board's host key changed: expected ${want.key} (from ${want.from}), got ${seen}; ` +
+                `refused (a reinstalled board, or someone in between). If the board was reinstalled, ` +
+                `remove its line "${hostPort}" from ${want.from}.`,
+            ),
+          );
         reject(
           new DeployError(
             'E_SSH',
             {
               field: '--host',
-              expected:
-                o.hostKeySha256 && seen && seen !== o.hostKeySha256
-                  ? `host key ${o.hostKeySha256}`
-                  : 'a reachable SSH server accepting the key',
+              expected: 'a reachable SSH server accepting the key',
               received: `${spec}${seen ? ` (host key ${seen})` : ''}`,
             },
             `ssh ${spec}: ${e.message}`,
           ),
-        ),
-      );
+        );
+      });
       client.connect(cfg);
     });
+    // Recorded once the board has also accepted our key: a typo'd host is not written down.
+    const record = !want.key && o.knownHosts !== undefined;
+    if (record) recordHostKey(o.knownHosts!, hostPort, seen);
+    o.onHostKey?.(seen, record);
     const sftp = await new Promise<SFTPWrapper>((resolve, reject) =>
       client.sftp((err, s) =>
         err

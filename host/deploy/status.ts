@@ -34,7 +34,13 @@ async function withSsh<T>(
   fn: (t: Transport) => Promise<T>,
   transport?: Transport,
 ): Promise<T> {
-  const t = transport ?? (await SshTransport.connect(target.host, { identity: target.identity }));
+  const t =
+    transport ??
+    (await SshTransport.connect(target.host, {
+      identity: target.identity,
+      hostKeySha256: target.hostKey,
+      knownHosts: target.knownHosts,
+    }));
   try {
     return await fn(t);
   } finally {
