@@ -95,6 +95,10 @@ def fit_main(EfficientNet):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--precise-bn", type=int, default=20)
+    # Ablations for the PyTorch comparison (docs/training.md): tfjs' default initialisation, and
+    # the first K epochs of the same schedule (cosine over all --epochs).
+    p.add_argument("--init", default="torch", choices=["torch", "keras"])
+    p.add_argument("--stop-epoch", type=int, default=0)
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -102,12 +106,21 @@ def fit_main(EfficientNet):
     tr_x, tr_y = load_split(a.data_dir, "train")
     te_x, te_y = load_split(a.data_dir, "t10k")
     model = EfficientNet(10, variant=a.variant, drop_connect=0.2)
+    if a.init == "keras":
+        # tfjs-layers' defaults, which the project's models keep: Glorot-uniform kernels (tfjs'
+        # fans for a depthwise [k,k,C,1] kernel sum to the same 9C+9 as torch's for [C,1,k,k]),
+        # zero biases.
+        for m in model.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
     steps = len(tr_x) // a.batch_size
     total = steps * a.epochs if not a.max_steps else min(steps * a.epochs, a.max_steps)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
     step, seen, seconds, history = 0, 0, 0.0, []
-    for epoch in range(a.epochs):
+    for epoch in range(a.stop_epoch or a.epochs):
         if step >= total:
             break
         path = os.path.join(a.order_dir or "", f"order-e{epoch}.i32")
@@ -148,6 +161,6 @@ def fit_main(EfficientNet):
         top1 = evaluate(model, te_x, te_y, a)
         history.append({"epoch": epoch + 1, "loss": loss_sum / max(1, n), "valTop1": top1, "imgPerSec": n / dt})
         print(json.dumps({"progress": history[-1]}), file=sys.stderr, flush=True)
-    print(json.dumps({"variant": a.variant, "top1": history[-1]["valTop1"], "steps": step,
+    print(json.dumps({"variant": a.variant, "init": a.init, "top1": history[-1]["valTop1"], "steps": step,
                       "imgPerSec": seen / max(seconds, 1e-9), "seconds": seconds, "torch": torch.__version__,
                       "threads": torch.get_num_threads(), "history": history}))

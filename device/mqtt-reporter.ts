@@ -73,6 +73,7 @@ export interface MqttReporterOptions extends MqttConnectionOptions {
 }
 
 export interface MqttReporterEvents {
+  /** Connected, with the command and companion subscriptions acknowledged by the broker. */
   connect: [];
   offline: [];
   /** A connection failure (never thrown: the client keeps reconnecting). */
@@ -139,6 +140,8 @@ export class MqttReporter extends EventEmitter<MqttReporterEvents> implements Re
   private counters = { published: 0, filtered: 0, failures: 0 };
   private metricsTimer: NodeJS.Timeout | null = null;
   private closing = false;
+  /** The current connection's subscriptions are acknowledged (waitConnected resolves at once). */
+  private subscribed = false;
   private idleWaiters: (() => void)[] = [];
   /** Companion subscriptions (subscribeAux), renewed on every connect (the session is clean). */
   private readonly auxFilters = new Set<string>();
@@ -197,12 +200,13 @@ export class MqttReporter extends EventEmitter<MqttReporterEvents> implements Re
   }
 
   /**
-   * Resolves on the next (or current) connection; rejects with the first connection error or
+   * Resolves on the next (or current) connection, once its command (and companion) subscriptions
+   * are acknowledged; rejects with the first connection error or
    * after `timeoutMs`.
    * @example await reporter.waitConnected(5000);
    */
   waitConnected(timeoutMs = 10_000): Promise<void> {
-    if (this.client.connected) return Promise.resolve();
+    if (this.client.connected && this.subscribed) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const done = (err?: MqttError) => {
         clearTimeout(timer);
@@ -230,12 +234,22 @@ export class MqttReporter extends EventEmitter<MqttReporterEvents> implements Re
 
   private onConnect(): void {
     const c = this.client;
+    this.subscribed = false;
     c.publish(this.topics.status, 'online' satisfies DeviceStatus, { qos: 1, retain: true });
-    if (this.gate.enabled) c.subscribe(this.topics.cmdFilter, { qos: 1 });
-    for (const f of this.auxFilters) c.subscribe(f, { qos: 1 });
     if (this.haPrefix) this.publishDiscovery(this.haPrefix);
-    this.emit('connect');
     this.pump();
+    const filters = [...(this.gate.enabled ? [this.topics.cmdFilter] : []), ...this.auxFilters];
+    // 'connect' (and waitConnected) wait for the SUBACK: the broker takes a command published on
+    // another connection right after our CONNACK before our SUBSCRIBE (seen on a loaded CI
+    // machine), and the OTA companion asks for chunks on 'connect', which must find its
+    // subscription in place.
+    const ready = () => {
+      if (!c.connected || this.closing) return;
+      this.subscribed = true;
+      this.emit('connect');
+    };
+    if (filters.length === 0) ready();
+    else c.subscribe(filters, { qos: 1 }, () => ready());
   }
 
   /** Appends a result to the outbox (if the policy accepts it) and sends what the window allows. */

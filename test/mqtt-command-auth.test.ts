@@ -5,9 +5,11 @@
  * error replies stay small for a 10 MB command, and subscribers survive a forged seq.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer, connect as netConnect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import { connect, type MqttClient } from 'mqtt';
 import { generateKeyPair } from '../converter/bundle.js';
@@ -83,6 +85,43 @@ const replyOf = async (id: string, name: string, n = 1) => {
 const send = (topic: string, payload: string | Buffer, retain = false) =>
   client.publishAsync(topic, payload, { qos: 1, retain });
 
+/**
+ * A TCP relay to the broker that holds what a client sends after its first packet (CONNECT) for
+ * `ms`: the device's SUBSCRIBE then reaches the broker well after its CONNACK came back, the
+ * window that a loaded machine opens by chance.
+ */
+async function slowUplink(ms: number): Promise<{ url: string; close: () => void }> {
+  const server = createServer((down) => {
+    const up = netConnect(broker.port, '127.0.0.1');
+    let first = true;
+    down.on('data', (d) => {
+      if (first) up.write(d);
+      else setTimeout(() => up.write(d), ms);
+      first = false;
+    });
+    up.on('data', (d) => down.write(d));
+    const end = () => (up.destroy(), down.destroy());
+    up.on('error', end).on('close', end);
+    down.on('error', end).on('close', end);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { url: `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`, close: () => server.close() };
+}
+
+test('waitConnected means subscribed: a command sent right after it is answered, even on a slow uplink', async () => {
+  const relay = await slowUplink(300);
+  try {
+    for (let i = 0; i < 3; i++) {
+      const { r } = await device(`fresh${i}`, { url: relay.url });
+      await send(`edge-dmp/fresh${i}/cmd/snapshot-metrics`, '');
+      assert.equal((await replyOf(`fresh${i}`, 'snapshot-metrics')).reply.ok, true);
+      await r.close();
+    }
+  } finally {
+    relay.close();
+  }
+});
+
 test('a retained pause is ignored and cleared: it does not pause the device now or after a restart', async () => {
   await send('edge-dmp/ret1/cmd/pause', '', false);
   await send('edge-dmp/ret1/cmd/pause', '{}', true);
@@ -154,20 +193,25 @@ test('signed commands: unsigned, other key, other device, stale and replayed are
   }
   assert.deepEqual(calls, []);
   // Signed with the CLI (the same keygen keys), it runs once; the same payload again is a replay.
-  const signed = execFileSync(
-    process.execPath,
-    [
-      'bin/edge-dmp.js',
-      'sign-command',
-      '--key',
-      keys.privateKeyPath,
-      '--topic',
-      topic,
-      '--args',
-      '{"fps":5}',
-    ],
-    { encoding: 'utf8' },
-  ).trim();
+  // Async: a synchronous child would stall this process's event loop, where the device's MQTT
+  // client lives, for the seconds the CLI takes on a loaded machine (a keepalive check that fires
+  // then reconnects the device and the next command is lost; seen once in CI).
+  const signed = (
+    await promisify(execFile)(
+      process.execPath,
+      [
+        'bin/edge-dmp.js',
+        'sign-command',
+        '--key',
+        keys.privateKeyPath,
+        '--topic',
+        topic,
+        '--args',
+        '{"fps":5}',
+      ],
+      { encoding: 'utf8' },
+    )
+  ).stdout.trim();
   await send(topic, signed);
   assert.equal((await replyOf('sig1', 'set-fps', ++n)).reply.ok, true);
   await send(topic, signed);
