@@ -46,6 +46,8 @@ export interface ReportInfo {
   maxSteps?: number;
   minutes: number;
   load: string;
+  /** Runs of the requested table not finished yet (`--report-only` part-way). */
+  missing?: string[];
 }
 
 /** The paper's Table 2 (top-1, %), as PAPER.md gives it: its data sets, not ours. */
@@ -90,7 +92,8 @@ export function markdownTable(rows: RunRow[], torch: TorchRow[], info: ReportInf
     return [
       v,
       String(rs.length),
-      `${pct(mean(t))} ± ${(sd(t) * 100).toFixed(2)}`,
+      // One seed has no spread to show.
+      t.length < 2 ? `${pct(mean(t))} (1 seed)` : `${pct(mean(t))} ± ${(sd(t) * 100).toFixed(2)}`,
       `${pct(Math.min(...t))} – ${pct(Math.max(...t))}`,
       delta,
       rs[0].params.toLocaleString('en-US'),
@@ -182,6 +185,12 @@ export function markdownTable(rows: RunRow[], torch: TorchRow[], info: ReportInf
             torchBody,
           ),
         ]),
+    ...(info.missing?.length
+      ? [
+          '',
+          `Not finished yet (the same command without --report-only trains them): ${info.missing.join(', ')}.`,
+        ]
+      : []),
     '',
   ].join('\n');
 }

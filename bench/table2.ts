@@ -45,6 +45,7 @@ const { values: a } = parseArgs({
     report: { type: 'string', default: 'bench/out' },
     torch: { type: 'boolean', default: false },
     'torch-only': { type: 'boolean', default: false },
+    'report-only': { type: 'boolean', default: false },
     'torch-variants': { type: 'string', default: 'baseline,dmp' },
     'latency-runs': { type: 'string', default: '20' },
   },
@@ -259,7 +260,17 @@ async function torchRun(variant: string, trainImages: number): Promise<TorchRow 
   const dir = join(out, 'torch');
   const cache = join(dir, `${variant}-s0.json`);
   if (existsSync(cache)) return readJson<TorchRow>(cache);
+  if (a['report-only']) {
+    missing.push(`torch ${variant}-s0`);
+    return undefined;
+  }
   mkdirSync(dir, { recursive: true });
+  // One process per PyTorch run too (it reads the order files this writes).
+  if (!tryLock(join(dir, variant))) {
+    console.error(`[torch ${variant}] running in another process: skipped here`);
+    busy.push(`torch ${variant}`);
+    return undefined;
+  }
   // The project's epoch order for seed 0, so both see the same batches in the same order.
   for (let e = 0; e < epochs; e++) {
     const order = epochOrder(trainImages, 0, e);
@@ -292,15 +303,25 @@ async function torchRun(variant: string, trainImages: number): Promise<TorchRow 
   const r = JSON.parse(stdout.trim().split('\n').pop() ?? '{}') as TorchRow & { error?: string };
   if (r.error) throw new Error(`bench/train_torch.py: ${r.error}`);
   writeFileSync(cache, `${JSON.stringify(r, null, 2)}\n`);
+  unlock(join(dir, variant));
   return r;
 }
 
 const rows: RunRow[] = [];
 const busy: string[] = [];
+const missing: string[] = [];
 // Seed-major: a run stopped part-way has every variant at seed 0 before any at seed 1.
 for (let seed = 0; seed < seeds && !a['torch-only']; seed++)
   for (const variant of variants) {
     const dir = join(out, `${variant}-s${seed}`);
+    if (a['report-only']) {
+      // What is finished is reported (measured once, cached); the rest is named as missing.
+      if (existsSync(join(dir, 'summary.json')) && (existsSync(join(dir, 'table2.json')) || tryLock(dir))) {
+        rows.push(await measure(variant, seed, readJson<RunSummary>(join(dir, 'summary.json'))));
+        unlock(dir);
+      } else missing.push(`${variant}-s${seed}`);
+      continue;
+    }
     if (!tryLock(dir)) {
       console.error(`[${variant}-s${seed}] being trained by another process (${dir}.lock): skipped here`);
       busy.push(`${variant}-s${seed}`);
@@ -316,7 +337,7 @@ for (let seed = 0; seed < seeds && !a['torch-only']; seed++)
   }
 
 const torchRows: TorchRow[] = [];
-if (a.torch || a['torch-only']) {
+if (a.torch || a['torch-only'] || a['report-only']) {
   // The train split's size fixes the epoch order; the mean and std are the first run's (its
   // preprocess.json is written before its first step, so --torch-only can run beside it).
   const trainImages = (await loadData(data)).train.length;
@@ -347,6 +368,7 @@ const md = markdownTable(rows, torchRows, {
   seeds,
   maxSteps,
   minutes,
+  missing,
   load: loadavg()
     .map((l) => l.toFixed(2))
     .join(' '),
