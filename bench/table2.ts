@@ -126,20 +126,24 @@ function checkSameRecipe(dir: string): void {
  * started in a second terminal takes the next free run instead (two cores, two runs). A lock whose
  * process is gone is stale and taken over.
  */
+const held = new Set<string>();
+process.on('exit', () => {
+  for (const path of held) rmSync(path, { force: true });
+});
 function tryLock(dir: string): boolean {
   const path = `${dir}.lock`;
+  if (held.has(path)) return true;
   mkdirSync(out, { recursive: true });
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(path, 'wx');
       writeFileSync(fd, String(process.pid));
       closeSync(fd);
-      process.on('exit', () => rmSync(path, { force: true }));
+      held.add(path);
       return true;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const pid = Number(readFileSync(path, 'utf8'));
-      if (pid === process.pid) return true;
       if (Number.isInteger(pid) && pid > 0 && alive(pid)) return false;
       rmSync(path, { force: true });
     }
@@ -154,7 +158,10 @@ const alive = (pid: number): boolean => {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 };
-const unlock = (dir: string): void => rmSync(`${dir}.lock`, { force: true });
+/** Releases a lock this process holds (never another's: a run measured before is not locked here). */
+function unlock(dir: string): void {
+  if (held.delete(`${dir}.lock`)) rmSync(`${dir}.lock`, { force: true });
+}
 
 /** Trains one run to its end (or to an interrupt); returns its summary, undefined if interrupted. */
 async function trainRun(variant: string, seed: number): Promise<RunSummary | undefined> {

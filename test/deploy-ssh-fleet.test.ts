@@ -9,11 +9,11 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildRuntimeTarball, type RuntimeTarball } from '../host/deploy/runtime-tarball.js';
-import { jsonLines, makeBundle, makeKeys, runCli, type Keys } from './helpers/agent-fixtures.js';
-import { startMosquitto, tempDir, cleanup, type Mosquitto } from './helpers/mqtt-harness.js';
-import { makeBoard, RPI5_ROOT, startSshd, stopBoardAgent, type Sshd } from './helpers/sshd.js';
-import { build } from './helpers/packages.js';
+import type { RuntimeTarball } from '../host/deploy/runtime-tarball.js';
+import { jsonLines, makeBundle, runCli, type Keys } from './helpers/agent-fixtures.js';
+import { tempDir, cleanup, type Mosquitto } from './helpers/mqtt-harness.js';
+import { makeBoard, RPI5_ROOT, stopBoardAgent, type Sshd } from './helpers/sshd.js';
+import { startDeployRig } from './helpers/deploy-rig.js';
 
 const dir = tempDir('deploy-ssh-fleet');
 let sshd: Sshd;
@@ -27,13 +27,7 @@ let hosts = '';
 let agentConfig = '';
 
 before(async () => {
-  build(); // the runtime tarball carries the compiled packages
-  [sshd, broker, keys, runtime] = await Promise.all([
-    startSshd(),
-    startMosquitto(),
-    makeKeys(join(dir, 'keys')),
-    buildRuntimeTarball({ arch: 'x64', out: join(dir, 'rt') }),
-  ]);
+  ({ sshd, broker, keys, runtime } = await startDeployRig(dir));
   bundle = await makeBundle(join(dir, 'v1.edmp'), { version: '1.0.0', key: keys.privateKeyPath });
   hosts = join(dir, 'hosts.txt');
   writeFileSync(

@@ -13,20 +13,19 @@ import { after, before, describe, it } from 'node:test';
 import { deployBoard, type BoardTarget, type DeployOptions } from '../host/deploy/deploy.js';
 import type { DeployEvent } from '../host/deploy/events.js';
 import { describeTarball, fixedRuntime } from '../host/deploy/runtime-cache.js';
-import { RUNTIME_CLI, buildRuntimeTarball, type RuntimeTarball } from '../host/deploy/runtime-tarball.js';
+import { RUNTIME_CLI, type RuntimeTarball } from '../host/deploy/runtime-tarball.js';
 import { rollbackRequest, rollbackSsh, statusSsh } from '../host/deploy/status.js';
 import {
   jsonLines,
   makeBundle,
-  makeKeys,
   runCli,
   watchDevice,
   type Keys,
   type Watcher,
 } from './helpers/agent-fixtures.js';
-import { startMosquitto, tempDir, until, cleanup, type Mosquitto } from './helpers/mqtt-harness.js';
-import { makeBoard, startSshd, stopBoardAgent, treeHash, type Sshd } from './helpers/sshd.js';
-import { build } from './helpers/packages.js';
+import { tempDir, until, cleanup, type Mosquitto } from './helpers/mqtt-harness.js';
+import { makeBoard, stopBoardAgent, treeHash, type Sshd } from './helpers/sshd.js';
+import { startDeployRig } from './helpers/deploy-rig.js';
 
 const ID = 'jetson-1';
 /** The sshd's host key as `ssh-keygen -lf` prints it. */
@@ -44,13 +43,7 @@ let target: BoardTarget;
 let agentConfig: Record<string, unknown>;
 
 before(async () => {
-  build(); // the runtime tarball carries the compiled packages
-  [sshd, broker, keys, runtime] = await Promise.all([
-    startSshd(),
-    startMosquitto(),
-    makeKeys(join(dir, 'keys')),
-    buildRuntimeTarball({ arch: 'x64', out: join(dir, 'rt') }),
-  ]);
+  ({ sshd, broker, keys, runtime } = await startDeployRig(dir));
   const k = keys.privateKeyPath;
   b.v1 = await makeBundle(join(dir, 'v1.edmp'), { version: '1.0.0', key: k });
   b.v2 = await makeBundle(join(dir, 'v2.edmp'), { version: '2.0.0', key: k });
