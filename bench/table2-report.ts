@@ -48,6 +48,9 @@ export interface ReportInfo {
   load: string;
   /** Runs of the requested table not finished yet (`--report-only` part-way). */
   missing?: string[];
+  /** Where the rows are recorded (bench/table2-results.ts) and, per run, `commit, date` of its record. */
+  records?: string;
+  provenance?: Record<string, string>;
 }
 
 /** The paper's Table 2 (top-1, %), as PAPER.md gives it: its data sets, not ours. */
@@ -116,6 +119,7 @@ export function markdownTable(rows: RunRow[], torch: TorchRow[], info: ReportInf
     `${(r.trainSeconds / 60).toFixed(1)} min`,
     `${(r.int8Bytes / 1024).toFixed(0)} KiB`,
     `${r.int8LatencyMs.toFixed(2)} ms`,
+    info.provenance?.[`${r.variant}-s${r.seed}`] ?? '',
   ]);
   const torchBody = torch.map((t) => {
     const ours = rows.find((r) => r.variant === t.variant && r.seed === 0);
@@ -127,6 +131,7 @@ export function markdownTable(rows: RunRow[], torch: TorchRow[], info: ReportInf
       ours ? `${((ours.top1 - t.top1) * 100).toFixed(2)}` : '',
       t.imgPerSec.toFixed(1),
       `torch ${t.torch}, ${t.threads} thread${t.threads === 1 ? '' : 's'}`,
+      info.provenance?.[`torch-${t.variant}-s0`] ?? '',
     ];
   });
   const scope = info.maxSteps === undefined ? `${info.epochs} epochs` : `at most ${info.maxSteps} steps`;
@@ -134,6 +139,12 @@ export function markdownTable(rows: RunRow[], torch: TorchRow[], info: ReportInf
     `## Table 2 on ${info.data}: EfficientNet-B0 variants at 32x32x3, ${scope}, ${info.seeds} seed(s)`,
     '',
     `Command: \`${info.command}\` (${info.minutes.toFixed(1)} min of this invocation, load average ${info.load}).`,
+    ...(info.records
+      ? [
+          '',
+          `Each run's row is recorded in \`${info.records}/\` when it is measured; a recorded run is reported, not trained again (\`--results <empty dir>\` retrains).`,
+        ]
+      : []),
     '',
     table(
       [
@@ -165,6 +176,7 @@ export function markdownTable(rows: RunRow[], torch: TorchRow[], info: ReportInf
         'train time',
         'int8 size',
         'int8 p50',
+        'recorded (commit, date)',
       ],
       runs,
     ),
@@ -181,6 +193,7 @@ export function markdownTable(rows: RunRow[], torch: TorchRow[], info: ReportInf
               'edge-dmp - torch (points)',
               'train img/s',
               'build',
+              'recorded (commit, date)',
             ],
             torchBody,
           ),

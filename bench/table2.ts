@@ -11,7 +11,7 @@
  *   npm run bench:table2 -- --epochs 1 --seeds 1 --variants baseline,dmp --max-steps 30 --torch
  */
 import { execFile } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import { parseArgs, promisify } from 'node:util';
@@ -31,6 +31,8 @@ import { ConfigError } from '../core/index.js';
 import { loadTfliteModel } from '../runtime/tflite-runtime.js';
 import { COLOURS, curvesSvg, type Series } from './table2-plot.js';
 import { markdownTable, type RunRow, type TorchRow } from './table2-report.js';
+import { tryLock, unlock } from './table2-locks.js';
+import { ResultStore } from './table2-results.js';
 
 const VARIANTS = ['baseline', 'maxpool', 'duplicate', 'dmp'] as const;
 const { values: a } = parseArgs({
@@ -43,6 +45,7 @@ const { values: a } = parseArgs({
     'batch-size': { type: 'string', default: '128' },
     out: { type: 'string', default: 'runs/table2' },
     report: { type: 'string', default: 'bench/out' },
+    results: { type: 'string', default: 'bench/results/table2' },
     torch: { type: 'boolean', default: false },
     'torch-only': { type: 'boolean', default: false },
     'report-only': { type: 'boolean', default: false },
@@ -69,6 +72,23 @@ parseDataSpec(a.data); // a bad --data is named before any training starts
 // Stored absolute (as `edge-dmp train` does), so the runs convert and evaluate from any cwd.
 const data = absoluteDataSpec(a.data, process.cwd());
 const out = a.out;
+// The committed records (bench/table2-results.ts): a recorded run is reported, not trained again.
+const store = new ResultStore(a.results, { data: a.data, epochs, batchSize, maxSteps });
+const provenance: Record<string, string> = {};
+/** Records a measured value (the first record of a run stands) and notes where it came from. */
+function record<T>(run: string, value: T): T {
+  const r = store.put(run, value);
+  provenance[run] = `${r.commit}, ${r.recordedAt.slice(0, 10)}`;
+  return r.value;
+}
+/** A run recorded before (this machine or another): reported as recorded, not trained again. */
+function recorded<T>(run: string): T | undefined {
+  const r = store.get<T>(run);
+  if (!r) return undefined;
+  provenance[run] = `${r.commit}, ${r.recordedAt.slice(0, 10)}`;
+  console.error(`[${run}] recorded in ${store.path(run)} (${r.commit}): reported, not trained again`);
+  return r.value;
+}
 const started = performance.now();
 
 const controller = new AbortController();
@@ -119,48 +139,6 @@ function checkSameRecipe(dir: string): void {
       expected: `runs made with ${JSON.stringify(want)} in ${dir} (or another --out)`,
       received: JSON.stringify(got),
     });
-}
-
-/**
- * A run is trained and measured by one process: `<run>.lock` holds its pid, so the same command
- * started in a second terminal takes the next free run instead (two cores, two runs). A lock whose
- * process is gone is stale and taken over.
- */
-const held = new Set<string>();
-process.on('exit', () => {
-  for (const path of held) rmSync(path, { force: true });
-});
-function tryLock(dir: string): boolean {
-  const path = `${dir}.lock`;
-  if (held.has(path)) return true;
-  mkdirSync(out, { recursive: true });
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, 'wx');
-      writeFileSync(fd, String(process.pid));
-      closeSync(fd);
-      held.add(path);
-      return true;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const pid = Number(readFileSync(path, 'utf8'));
-      if (Number.isInteger(pid) && pid > 0 && alive(pid)) return false;
-      rmSync(path, { force: true });
-    }
-  }
-  return false;
-}
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-/** Releases a lock this process holds (never another's: a run measured before is not locked here). */
-function unlock(dir: string): void {
-  if (held.delete(`${dir}.lock`)) rmSync(`${dir}.lock`, { force: true });
 }
 
 /** Trains one run to its end (or to an interrupt); returns its summary, undefined if interrupted. */
@@ -266,7 +244,10 @@ async function torchRun(variant: string, trainImages: number): Promise<TorchRow 
   }
   const dir = join(out, 'torch');
   const cache = join(dir, `${variant}-s0.json`);
-  if (existsSync(cache)) return readJson<TorchRow>(cache);
+  const name = `torch-${variant}-s0`;
+  const before = recorded<TorchRow>(name);
+  if (before) return before;
+  if (existsSync(cache)) return record(name, readJson<TorchRow>(cache));
   if (a['report-only']) {
     missing.push(`torch ${variant}-s0`);
     return undefined;
@@ -311,7 +292,7 @@ async function torchRun(variant: string, trainImages: number): Promise<TorchRow 
   if (r.error) throw new Error(`bench/train_torch.py: ${r.error}`);
   writeFileSync(cache, `${JSON.stringify(r, null, 2)}\n`);
   unlock(join(dir, variant));
-  return r;
+  return record(name, r);
 }
 
 const rows: RunRow[] = [];
@@ -321,10 +302,18 @@ const missing: string[] = [];
 for (let seed = 0; seed < seeds && !a['torch-only']; seed++)
   for (const variant of variants) {
     const dir = join(out, `${variant}-s${seed}`);
+    const name = `${variant}-s${seed}`;
+    const before = recorded<RunRow>(name);
+    if (before) {
+      rows.push(before);
+      continue;
+    }
     if (a['report-only']) {
       // What is finished is reported (measured once, cached); the rest is named as missing.
       if (existsSync(join(dir, 'summary.json')) && (existsSync(join(dir, 'table2.json')) || tryLock(dir))) {
-        rows.push(await measure(variant, seed, readJson<RunSummary>(join(dir, 'summary.json'))));
+        rows.push(
+          record(name, await measure(variant, seed, readJson<RunSummary>(join(dir, 'summary.json')))),
+        );
         unlock(dir);
       } else missing.push(`${variant}-s${seed}`);
       continue;
@@ -339,7 +328,7 @@ for (let seed = 0; seed < seeds && !a['torch-only']; seed++)
       console.error('interrupted: rerun the same command to continue');
       process.exit(130);
     }
-    rows.push(await measure(variant, seed, summary));
+    rows.push(record(name, await measure(variant, seed, summary)));
     unlock(dir);
   }
 
@@ -376,6 +365,8 @@ const md = markdownTable(rows, torchRows, {
   maxSteps,
   minutes,
   missing,
+  records: store.dir,
+  provenance,
   load: loadavg()
     .map((l) => l.toFixed(2))
     .join(' '),
