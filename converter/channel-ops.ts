@@ -1,8 +1,8 @@
 /**
  * The op sequences for ChannelDuplicate and ChannelMaxPool (the strategies of the lowering table,
- * measured in docs/converter.md), and the RESHAPE / GATHER helpers they share with lower.ts.
+ * measured in docs/converter.md), and the RESHAPE / GATHER helpers they share with lower-layers.ts.
  */
-import type { DuplicateStrategy, LowerContext, MaxPoolStrategy } from './lower.js';
+import type { DuplicateStrategy, LowerContext, MaxPoolStrategy } from './lower-context.js';
 import { Padding } from '@edge-dmp/core';
 
 export function reshape(ctx: LowerContext, x: number, shape: number[], name: string): number {
