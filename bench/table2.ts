@@ -32,7 +32,7 @@ import { loadTfliteModel } from '../runtime/tflite-runtime.js';
 import { COLOURS, curvesSvg, type Series } from './table2-plot.js';
 import { markdownTable, type RunRow, type TorchRow } from './table2-report.js';
 import { tryLock, unlock } from './table2-locks.js';
-import { ResultStore } from './table2-results.js';
+import { ResultStore, type ResultRecord } from './table2-results.js';
 
 const VARIANTS = ['baseline', 'maxpool', 'duplicate', 'dmp'] as const;
 const { values: a } = parseArgs({
@@ -77,17 +77,18 @@ const store = new ResultStore(a.results, { data: a.data, epochs, batchSize, maxS
 const provenance: Record<string, string> = {};
 /** Records a measured value (the first record of a run stands) and notes where it came from. */
 function record<T>(run: string, value: T): T {
-  const r = store.put(run, value);
-  provenance[run] = `${r.commit}, ${r.recordedAt.slice(0, 10)}`;
+  return noted(store.put(run, value));
+}
+function noted<T>(r: ResultRecord<T>): T {
+  provenance[r.run] = `${r.commit}, ${r.recordedAt.slice(0, 10)}`;
   return r.value;
 }
 /** A run recorded before (this machine or another): reported as recorded, not trained again. */
 function recorded<T>(run: string): T | undefined {
   const r = store.get<T>(run);
   if (!r) return undefined;
-  provenance[run] = `${r.commit}, ${r.recordedAt.slice(0, 10)}`;
   console.error(`[${run}] recorded in ${store.path(run)} (${r.commit}): reported, not trained again`);
-  return r.value;
+  return noted(r);
 }
 const started = performance.now();
 
@@ -301,8 +302,8 @@ const missing: string[] = [];
 // Seed-major: a run stopped part-way has every variant at seed 0 before any at seed 1.
 for (let seed = 0; seed < seeds && !a['torch-only']; seed++)
   for (const variant of variants) {
-    const dir = join(out, `${variant}-s${seed}`);
     const name = `${variant}-s${seed}`;
+    const dir = join(out, name);
     const before = recorded<RunRow>(name);
     if (before) {
       rows.push(before);
@@ -315,7 +316,7 @@ for (let seed = 0; seed < seeds && !a['torch-only']; seed++)
           record(name, await measure(variant, seed, readJson<RunSummary>(join(dir, 'summary.json')))),
         );
         unlock(dir);
-      } else missing.push(`${variant}-s${seed}`);
+      } else missing.push(name);
       continue;
     }
     if (!tryLock(dir)) {

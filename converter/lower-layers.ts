@@ -231,6 +231,18 @@ function standaloneBn(ctx: LowerContext, n: LayerNode, inputs: number[]): number
   return [mulAdd(ctx, 'ADD', m, ctx.g.constF32(`${name}/shift`, [c], shift), name)];
 }
 
+/** Multiply / Add of n inputs: a chain of binary MUL / ADD ops, the last one named after the layer. */
+const chain =
+  (op: 'MUL' | 'ADD'): Lowering =>
+  (ctx, n, inputs) => [
+    inputs
+      .slice(1)
+      .reduce(
+        (a, b, i) => mulAdd(ctx, op, a, b, i === inputs.length - 2 ? n.layer.name : `${n.layer.name}/${i}`),
+        inputs[0],
+      ),
+  ];
+
 const identity: Lowering = (_ctx, _n, inputs) => [inputs[0]];
 
 /** The lowering table: layer className -> TFLite ops. */
@@ -278,24 +290,8 @@ export const LOWERINGS: Record<string, Lowering> = {
     const s = ctx.shape(inputs[0]);
     return [reshape(ctx, inputs[0], [1, s.slice(1).reduce((a, b) => a * b, 1)], n.layer.name)];
   },
-  Multiply: (ctx, n, inputs) => [
-    inputs
-      .slice(1)
-      .reduce(
-        (a, b, i) =>
-          mulAdd(ctx, 'MUL', a, b, i === inputs.length - 2 ? n.layer.name : `${n.layer.name}/${i}`),
-        inputs[0],
-      ),
-  ],
-  Add: (ctx, n, inputs) => [
-    inputs
-      .slice(1)
-      .reduce(
-        (a, b, i) =>
-          mulAdd(ctx, 'ADD', a, b, i === inputs.length - 2 ? n.layer.name : `${n.layer.name}/${i}`),
-        inputs[0],
-      ),
-  ],
+  Multiply: chain('MUL'),
+  Add: chain('ADD'),
   Dense: (ctx, n, inputs) => {
     const [x] = inputs;
     const s = ctx.shape(x);
